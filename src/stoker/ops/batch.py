@@ -1,0 +1,87 @@
+"""``Dataset.batch``."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from stoker._structure import stack
+from stoker.dataset import Dataset
+from stoker.iterator import DatasetIterator, IterContext, State
+from stoker.ops._common import UnaryDataset, check_count
+from stoker.options import AUTOTUNE
+
+__all__ = ["BatchDataset", "batch_cardinality"]
+
+
+def batch_cardinality(n: int, batch_size: int, drop_remainder: bool) -> int:
+    if n < 0:
+        return n
+    return n // batch_size if drop_remainder else -(-n // batch_size)
+
+
+class BatchDataset(UnaryDataset):
+    _op_name = "batch"
+
+    def __init__(
+        self,
+        input_dataset: Dataset,
+        batch_size: int,
+        drop_remainder: bool,
+        num_parallel_calls: int | None,
+        deterministic: bool | None,
+        name: str | None,
+    ):
+        super().__init__(input_dataset, name)
+        self._batch_size = check_count("batch", "batch_size", batch_size, 1)
+        self._drop_remainder = bool(drop_remainder)
+        if num_parallel_calls is not None and num_parallel_calls != AUTOTUNE:
+            check_count("batch", "num_parallel_calls", num_parallel_calls, 1)
+        self._num_parallel_calls = num_parallel_calls
+        self._deterministic = deterministic
+
+    def _cardinality(self) -> int:
+        return batch_cardinality(self._input._cardinality(), self._batch_size, self._drop_remainder)
+
+    def _random_access(self) -> Any:
+        get = self._input._random_access()
+        n = self._input._cardinality()
+        if get is None or n < 0:
+            return None
+        bs, stage = self._batch_size, self._name or self._op_name
+
+        def batch_at(i: int) -> Any:
+            lo = i * bs
+            return stack([get(j) for j in range(lo, min(lo + bs, n))], stage, lo)
+
+        return batch_at
+
+    def _make_iterator(self, ctx: IterContext) -> DatasetIterator:
+        return _BatchIterator(ctx, self)
+
+
+class _BatchIterator(DatasetIterator):
+    OP = "batch"
+
+    def __init__(self, ctx: IterContext, ds: BatchDataset):
+        self._input = ds._input._make_iterator(ctx)
+        super().__init__(ctx, ds, (self._input,))
+        self._bs = ds._batch_size
+        self._drop = ds._drop_remainder
+        self._consumed = 0
+
+    def __next__(self) -> Any:
+        elements = list(itertools.islice(self._input, self._bs))
+        n = len(elements)
+        if n == 0 or (self._drop and n < self._bs):
+            raise StopIteration
+        start = self._consumed
+        self._consumed = start + n
+        return stack(elements, self.stage, start)
+
+    def _get_state(self) -> State:
+        return {"input": self._input.get_state(), "consumed": self._consumed}
+
+    def _set_state(self, state: State) -> None:
+        self._input.set_state(state["input"])
+        self._consumed = int(state["consumed"])

@@ -1,0 +1,56 @@
+"""``Dataset.enumerate``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from stoker.dataset import Dataset
+from stoker.iterator import DatasetIterator, IterContext, State
+from stoker.ops._common import UnaryDataset
+
+__all__ = ["EnumerateDataset"]
+
+
+class EnumerateDataset(UnaryDataset):
+    _op_name = "enumerate"
+
+    def __init__(self, input_dataset: Dataset, start: int, name: str | None):
+        super().__init__(input_dataset, name)
+        if isinstance(start, bool) or not hasattr(start, "__index__"):
+            raise TypeError(f"enumerate(): start={start!r} must be an int")
+        self._start = int(start)
+
+    def _random_access(self) -> Any:
+        get = self._input._random_access()
+        if get is None:
+            return None
+        start = self._start
+        return lambda i: (np.int64(start + i), get(i))
+
+    def _make_iterator(self, ctx: IterContext) -> DatasetIterator:
+        return _EnumerateIterator(ctx, self)
+
+
+class _EnumerateIterator(DatasetIterator):
+    OP = "enumerate"
+
+    def __init__(self, ctx: IterContext, ds: EnumerateDataset):
+        self._input = ds._input._make_iterator(ctx)
+        super().__init__(ctx, ds, (self._input,))
+        self._next_input = self._input.__next__
+        self._i = ds._start
+
+    def __next__(self) -> Any:
+        x = self._next_input()
+        i = self._i
+        self._i = i + 1
+        return (np.int64(i), x)
+
+    def _get_state(self) -> State:
+        return {"input": self._input.get_state(), "i": self._i}
+
+    def _set_state(self, state: State) -> None:
+        self._input.set_state(state["input"])
+        self._i = int(state["i"])

@@ -1,0 +1,209 @@
+"""``Dataset.interleave`` (sequential; ``num_parallel_calls`` runs it in parallel).
+
+The order is tf.data's ``InterleaveDataset``: ``cycle_length`` slots are visited in turn;
+each gives ``block_length`` elements of its inner dataset before the next slot's turn.
+An empty slot takes the next input element (and makes its inner dataset) when its turn
+comes; an exhausted inner dataset empties its slot and the turn passes on.
+
+Checkpoints store, for every open slot, the ordinal of the input element it came from and
+its inner iterator's state; restoring re-reads those few input elements, not their data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from stoker.dataset import Dataset
+from stoker.iterator import DatasetIterator, IterContext, State, saved, snapshot
+from stoker.ops._common import UnaryDataset, annotate, call, check_count, func_name
+from stoker.options import AUTOTUNE, UNKNOWN_CARDINALITY, cpu_count
+
+__all__ = ["InterleaveDataset", "make_inner"]
+
+
+def make_inner(
+    ctx: IterContext, ds: InterleaveDataset, element: Any, ordinal: int, stage: str
+) -> DatasetIterator:
+    """The iterator of ``map_func(element)``; errors name the stage and input element."""
+    try:
+        inner = call(ds._fn, element)
+    except Exception as e:
+        annotate(e, stage, ds._fn, ordinal)
+        raise
+    if not isinstance(inner, Dataset):
+        raise TypeError(
+            f"{stage}: {func_name(ds._fn)}() must return a stoker Dataset, got "
+            f"{type(inner).__name__} for input element {ordinal}"
+        )
+    return inner._make_iterator(ctx)
+
+
+class InterleaveDataset(UnaryDataset):
+    _op_name = "interleave"
+
+    def __init__(
+        self,
+        input_dataset: Dataset,
+        map_func: Callable[..., Dataset],
+        cycle_length: int | None,
+        block_length: int | None,
+        num_parallel_calls: int | None,
+        deterministic: bool | None,
+        name: str | None,
+    ):
+        super().__init__(input_dataset, name)
+        if not callable(map_func):
+            raise TypeError(f"{self._op_name}(): map_func must be callable, got {map_func!r}")
+        if cycle_length is None or cycle_length == AUTOTUNE:
+            cycle_length = cpu_count()
+        self._cycle_length = check_count(self._op_name, "cycle_length", cycle_length, 1)
+        self._block_length = check_count(
+            self._op_name, "block_length", 1 if block_length is None else block_length, 1
+        )
+        if num_parallel_calls is not None and num_parallel_calls != AUTOTUNE:
+            check_count(self._op_name, "num_parallel_calls", num_parallel_calls, 1)
+        self._fn = map_func
+        self._num_parallel_calls = num_parallel_calls
+        self._deterministic = deterministic
+
+    def _cardinality(self) -> int:
+        n = self._input._cardinality()
+        return 0 if n == 0 else UNKNOWN_CARDINALITY
+
+    def _make_iterator(self, ctx: IterContext) -> DatasetIterator:
+        if self._num_parallel_calls is not None:
+            try:
+                from stoker.ops._parallel_interleave import ParallelInterleaveIterator
+            except ImportError:  # pragma: no cover - the parallel engine ships with stoker
+                pass
+            else:
+                return ParallelInterleaveIterator(ctx, self)
+        return _InterleaveIterator(ctx, self)
+
+
+class _Slot:
+    __slots__ = ("it", "ordinal")
+
+    def __init__(self, ordinal: int, it: DatasetIterator):
+        self.ordinal = ordinal
+        self.it = it
+
+
+class _InterleaveIterator(DatasetIterator):
+    OP = "interleave"
+
+    def __init__(self, ctx: IterContext, ds: InterleaveDataset):
+        self._input = ds._input._make_iterator(ctx)
+        super().__init__(ctx, ds, (self._input,))
+        self._ds = ds
+        self._ctx_ = ctx
+        self._slots: list[_Slot | None] = [None] * ds._cycle_length
+        self._cycle = 0
+        self._block = 0
+        self._end = False
+        self._open = 0
+        self._pulled = 0
+        self._before: dict[int, Any] = {}  # ordinal -> input state before it was pulled
+
+    def _advance_cycle(self) -> None:
+        self._block = 0
+        self._cycle = (self._cycle + 1) % len(self._slots)
+
+    def _pull(self) -> Any:
+        """The next input element, remembering where the input stood before it."""
+        before = snapshot(self._input)
+        element = next(self._input)
+        self._before[self._pulled] = before
+        self._pulled += 1
+        return element
+
+    def __next__(self) -> Any:
+        slots = self._slots
+        while not self._end or self._open:
+            slot = slots[self._cycle]
+            if slot is not None:
+                try:
+                    x = next(slot.it)
+                except StopIteration:
+                    slot.it.close()
+                    self._before.pop(slot.ordinal, None)
+                    slots[self._cycle] = None
+                    self._open -= 1
+                    self._advance_cycle()
+                    continue
+                self._block += 1
+                if self._block == self._ds._block_length:
+                    self._advance_cycle()
+                return x
+            if not self._end:
+                try:
+                    element = self._pull()
+                except StopIteration:
+                    self._end = True
+                    continue
+                ordinal = self._pulled - 1
+                try:
+                    it = make_inner(self._ctx_, self._ds, element, ordinal, self.stage)
+                except BaseException:
+                    self._before.pop(ordinal, None)
+                    raise
+                slots[self._cycle] = _Slot(ordinal, it)
+                self._open += 1
+            else:
+                self._advance_cycle()
+        raise StopIteration
+
+    def _get_state(self) -> State:
+        open_slots = [s for s in self._slots if s is not None]
+        if open_slots:
+            base = min(s.ordinal for s in open_slots)
+            input_state = saved(self._before[base])
+        else:
+            base = self._pulled
+            input_state = self._input.get_state()
+        return {
+            "input": input_state,
+            "base": base,
+            "pulled": self._pulled,
+            "slots": [
+                None if s is None else {"ordinal": s.ordinal, "state": s.it.get_state()}
+                for s in self._slots
+            ],
+            "cycle": self._cycle,
+            "block": self._block,
+            "end": self._end,
+        }
+
+    def _set_state(self, state: State) -> None:
+        slot_states = state["slots"]
+        if len(slot_states) != len(self._slots):
+            raise ValueError(
+                f"state has {len(slot_states)} slots, cycle_length is {len(self._slots)}"
+            )
+        for s in self._slots:
+            if s is not None:
+                s.it.close()
+        self._input.set_state(state["input"])
+        self._pulled = int(state["base"])
+        self._before = {}
+        wanted = {s["ordinal"]: (i, s["state"]) for i, s in enumerate(slot_states) if s}
+        self._slots = [None] * len(slot_states)
+        for ordinal in range(int(state["base"]), int(state["pulled"])):
+            element = self._pull()
+            if ordinal in wanted:
+                i, inner_state = wanted[ordinal]
+                it = make_inner(self._ctx_, self._ds, element, ordinal, self.stage)
+                it.set_state(inner_state)
+                self._slots[i] = _Slot(ordinal, it)
+            else:
+                self._before.pop(ordinal, None)
+        self._open = len(wanted)
+        self._cycle = int(state["cycle"])
+        self._block = int(state["block"])
+        self._end = bool(state["end"])
+
+    def _close(self) -> None:
+        for s in self._slots:
+            if s is not None:
+                s.it.close()

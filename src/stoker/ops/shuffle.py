@@ -1,0 +1,179 @@
+"""``Dataset.shuffle``.
+
+The buffer holds ``buffer_size`` elements; each output is a uniformly random one of them,
+replaced by the next input element. Random numbers are drawn in blocks (one NumPy call per
+``_BLOCK`` outputs) to keep the per-element cost low.
+
+Checkpoints stay small: when the input can fetch its i-th element directly (ranges, slices,
+maps of them…), the state lists the input *positions* in the buffer, not the elements, and
+restoring fetches them. Otherwise the state holds the input's position at the start of the
+pass and the number of elements delivered, and restoring replays the pass up to there.
+"""
+
+from __future__ import annotations
+
+import base64
+import zlib
+from typing import Any
+
+import numpy as np
+
+from stoker.dataset import Dataset
+from stoker.iterator import DatasetIterator, IterContext, State, saved, snapshot
+from stoker.ops._common import UnaryDataset, check_count
+from stoker.ops._seeds import resolve_seed
+
+__all__ = ["ShuffleDataset"]
+
+_BLOCK = 512
+
+
+def _encode_positions(positions: list[int]) -> str:
+    data = np.asarray(positions, dtype=np.int64).tobytes()
+    return base64.b64encode(zlib.compress(data, 6)).decode()
+
+
+def _decode_positions(text: str) -> list[int]:
+    data = zlib.decompress(base64.b64decode(text))
+    return np.frombuffer(data, dtype=np.int64).tolist()  # type: ignore[no-any-return]
+
+
+class ShuffleDataset(UnaryDataset):
+    _op_name = "shuffle"
+
+    def __init__(
+        self,
+        input_dataset: Dataset,
+        buffer_size: int,
+        seed: int | None,
+        reshuffle_each_iteration: bool,
+        name: str | None,
+    ):
+        super().__init__(input_dataset, name)
+        self._buffer_size = check_count("shuffle", "buffer_size", buffer_size, 1)
+        self._seed = resolve_seed(seed, input_dataset)
+        self._reshuffle = bool(reshuffle_each_iteration)
+
+    def _make_iterator(self, ctx: IterContext) -> DatasetIterator:
+        return _ShuffleIterator(ctx, self)
+
+
+class _ShuffleIterator(DatasetIterator):
+    OP = "shuffle"
+
+    def __init__(self, ctx: IterContext, ds: ShuffleDataset):
+        self._input = ds._input._make_iterator(ctx)
+        super().__init__(ctx, ds, (self._input,))
+        self._ds = ds
+        self._next_input = self._input.__next__
+        self._getter = ds._input._random_access()
+        self._start: Any = None if self._getter is not None else snapshot(self._input)
+        self._begin(ctx.take_pass(ds))
+
+    def _begin(self, pass_id: list[int]) -> None:
+        ds = self._ds
+        self._epoch = pass_id
+        seed = (ds._seed, *pass_id) if ds._reshuffle else (ds._seed, 0, 0)
+        self._rng = np.random.Generator(np.random.PCG64(seed))
+        self._buf: list[Any] = []
+        self._positions: list[int] = []
+        self._pulled = 0
+        self._delivered = 0
+        self._exhausted = False
+        self._filled = False
+        self._new_block()
+
+    def _new_block(self) -> None:
+        self._block_state = self._rng.bit_generator.state
+        self._block = self._rng.random(_BLOCK).tolist()
+        self._bpos = 0
+
+    def _fill(self) -> None:
+        size = self._ds._buffer_size
+        buf, positions = self._buf, self._positions
+        while len(buf) < size:
+            try:
+                buf.append(self._next_input())
+            except StopIteration:
+                self._exhausted = True
+                break
+            positions.append(self._pulled)
+            self._pulled += 1
+        self._filled = True
+
+    def __next__(self) -> Any:
+        if not self._filled:
+            self._fill()
+        buf = self._buf
+        n = len(buf)
+        if n == 0:
+            raise StopIteration
+        if self._bpos == _BLOCK:
+            self._new_block()
+        i = int(self._block[self._bpos] * n)
+        self._bpos += 1
+        x = buf[i]
+        if not self._exhausted:
+            try:
+                buf[i] = self._next_input()
+            except StopIteration:
+                self._exhausted = True
+            else:
+                self._positions[i] = self._pulled
+                self._pulled += 1
+                self._delivered += 1
+                return x
+        last, last_pos = buf.pop(), self._positions.pop()
+        if i < len(buf):
+            buf[i] = last
+            self._positions[i] = last_pos
+        self._delivered += 1
+        return x
+
+    def _get_state(self) -> State:
+        if self._getter is None:
+            return {
+                "mode": "replay",
+                "epoch": self._epoch,
+                "start": saved(self._start),
+                "delivered": self._delivered,
+            }
+        return {
+            "mode": "positions",
+            "epoch": self._epoch,
+            "input": self._input.get_state(),
+            "rng": self._block_state,
+            "bpos": self._bpos,
+            "buffer": _encode_positions(self._positions),
+            "pulled": self._pulled,
+            "delivered": self._delivered,
+            "exhausted": self._exhausted,
+            "filled": self._filled,
+        }
+
+    def _set_state(self, state: State) -> None:
+        epoch = [int(e) for e in state["epoch"]]
+        self._ctx.restore_pass(self._ds, epoch)
+        if state["mode"] == "replay":
+            if self._getter is not None:
+                self._getter = None
+            self._start = state["start"]
+            self._input.set_state(self._start)
+            self._begin(epoch)
+            for _ in range(int(state["delivered"])):
+                next(self)
+            return
+        getter = self._getter or self._ds._input._random_access()
+        if getter is None:
+            raise ValueError("positions state needs an input with random access")
+        self._input.set_state(state["input"])
+        self._begin(epoch)
+        self._rng.bit_generator.state = state["rng"]
+        self._new_block()
+        self._bpos = int(state["bpos"])
+        self._positions = _decode_positions(state["buffer"])
+        self._buf = [getter(p) for p in self._positions]
+        self._pulled = int(state["pulled"])
+        self._delivered = int(state["delivered"])
+        self._exhausted = bool(state["exhausted"])
+        self._filled = bool(state["filled"])

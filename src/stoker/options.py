@@ -1,0 +1,104 @@
+"""Pipeline-wide options and the AUTOTUNE sentinel.
+
+``Options`` travel with a dataset (``Dataset.with_options``) and apply to the whole
+pipeline when an iterator is made, as tf.data's options do. Fields left at ``None`` take
+the defaults below, read from the machine when the iterator starts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Any
+
+__all__ = ["AUTOTUNE", "INFINITE_CARDINALITY", "UNKNOWN_CARDINALITY", "Options"]
+
+
+class _Autotune(int):
+    """``AUTOTUNE`` is ``-1`` like ``tf.data.AUTOTUNE``, so either spelling works."""
+
+    def __new__(cls) -> _Autotune:
+        return super().__new__(cls, -1)
+
+    def __repr__(self) -> str:
+        return "AUTOTUNE"
+
+    def __reduce__(self) -> str:
+        return "AUTOTUNE"
+
+
+AUTOTUNE: int = _Autotune()
+INFINITE_CARDINALITY = -1
+UNKNOWN_CARDINALITY = -2
+
+
+def cpu_count() -> int:
+    """CPUs this process may run on (the affinity mask, not the machine's total)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - macOS, Windows
+        return max(1, os.cpu_count() or 1)
+
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+    """Options for a whole pipeline.
+
+    Args:
+        deterministic: Default for ops whose ``deterministic`` argument is ``None``:
+            ``True`` returns elements in input order whatever the parallelism.
+        cpu_budget: Threads and worker processes doing CPU work, in total, that the
+            pipeline may keep busy. Default: the CPUs this process may use.
+        ram_budget: Bytes that buffers, shuffle buffers and memory caches may hold in
+            total. Default: half of the machine's available memory. [Unit: byte]
+        io_concurrency: Concurrent calls allowed for stages that mostly wait (I/O);
+            not capped at the core count. Default 64.
+        autotune: Let the tuner set every ``AUTOTUNE`` knob while the pipeline runs.
+        stats: Collect per-stage statistics (element counts and times).
+        seed: Seed used by random ops whose own ``seed`` is ``None``, like
+            ``tf.random.set_seed``; ``None`` draws fresh entropy per dataset.
+    """
+
+    deterministic: bool | None = None
+    cpu_budget: int | None = None
+    ram_budget: int | None = None
+    io_concurrency: int | None = None
+    autotune: bool | None = None
+    stats: bool | None = None
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("cpu_budget", "ram_budget", "io_concurrency"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise ValueError(f"Options.{name}={value!r} must be a positive int or None")
+
+    def merge(self, other: Options) -> Options:
+        """Fields set in ``other`` win over this one's, as tf.data's ``Options.merge``."""
+        updates: dict[str, Any] = {
+            f.name: getattr(other, f.name)
+            for f in dataclasses.fields(other)
+            if getattr(other, f.name) is not None
+        }
+        return dataclasses.replace(self, **updates)
+
+    def resolved(self) -> Options:
+        """A copy with every ``None`` replaced by the machine's default."""
+        return Options(
+            deterministic=True if self.deterministic is None else self.deterministic,
+            cpu_budget=self.cpu_budget or cpu_count(),
+            ram_budget=self.ram_budget or _default_ram_budget(),
+            io_concurrency=self.io_concurrency or 64,
+            autotune=True if self.autotune is None else self.autotune,
+            stats=False if self.stats is None else self.stats,
+            seed=self.seed,
+        )
+
+
+def _default_ram_budget() -> int:
+    try:
+        import psutil
+
+        return int(psutil.virtual_memory().available // 2)
+    except Exception:  # pragma: no cover - psutil is a dependency; be safe anyway
+        return 4 << 30

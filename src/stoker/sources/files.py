@@ -1,0 +1,193 @@
+"""File sources: ``list_files``, ``TFRecordDataset`` and ``TextLineDataset``.
+
+A reader dataset is a dataset of file names interleaved (``num_parallel_reads``) or
+flat-mapped into one single-file dataset per name, as in tf.data. A single-file iterator's
+state is the byte offset of its next record, so a resume seeks instead of re-reading.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from stoker.dataset import Dataset
+from stoker.errors import DataLossError
+from stoker.iterator import DatasetIterator, IterContext, State
+from stoker.options import AUTOTUNE, UNKNOWN_CARDINALITY
+
+__all__ = ["TFRecordDataset", "TextLineDataset", "list_files"]
+
+_COMPRESSION = (None, "", "GZIP", "ZLIB")
+
+
+def list_files(
+    file_pattern: str | Sequence[str], shuffle: bool | None, seed: int | None, name: str | None
+) -> Dataset:
+    patterns = [file_pattern] if isinstance(file_pattern, (str, os.PathLike)) else file_pattern
+    names: set[str] = set()
+    for pattern in patterns:
+        pattern = os.fspath(pattern)
+        matched = glob.glob(pattern)
+        if not matched:
+            raise FileNotFoundError(f"list_files(): no files matched pattern {pattern!r}")
+        names.update(matched)
+    ds = Dataset.from_tensor_slices(np.array(sorted(names)), name=name)
+    if shuffle is None or shuffle:
+        ds = ds.shuffle(len(names), seed=seed)
+    return ds
+
+
+def _file_names(filenames: Any, op: str) -> Dataset:
+    if isinstance(filenames, Dataset):
+        return filenames
+    if isinstance(filenames, (str, bytes, os.PathLike)):
+        filenames = [filenames]
+    names = [os.fsdecode(f) for f in filenames]
+    if not names:
+        raise ValueError(f"{op}(): filenames must not be empty")
+    return Dataset.from_tensor_slices(np.array(names))
+
+
+def _check_compression(op: str, compression_type: str | None) -> str | None:
+    if compression_type not in _COMPRESSION:
+        raise ValueError(
+            f"{op}(): compression_type={compression_type!r} must be one of None, '', 'GZIP', 'ZLIB'"
+        )
+    return compression_type or None
+
+
+class _ReaderDataset(Dataset):
+    """Names → records, flat-mapped or interleaved over ``num_parallel_reads`` files."""
+
+    _reader_op = "reader"
+
+    def __init__(
+        self,
+        filenames: Any,
+        compression_type: str | None,
+        buffer_size: int | None,
+        num_parallel_reads: int | None,
+        name: str | None,
+    ):
+        self._compression = _check_compression(self._reader_op, compression_type)
+        self._buffer_size = buffer_size
+        names = _file_names(filenames, self._reader_op)
+
+        def one_file(path: Any) -> Dataset:
+            return _SingleFileDataset(type(self)._reader_op, str(path), self._compression)
+
+        if num_parallel_reads is None:
+            inner = names.flat_map(one_file, name=name)
+        else:
+            reads = num_parallel_reads
+            inner = names.interleave(
+                one_file,
+                cycle_length=None if reads == AUTOTUNE else reads,
+                block_length=1,
+                num_parallel_calls=reads,
+                name=name,
+            )
+        super().__init__((inner,), name)
+        self._op_name = self._reader_op
+        self._inner = inner
+
+    def _cardinality(self) -> int:
+        return UNKNOWN_CARDINALITY
+
+    def _make_iterator(self, ctx: IterContext) -> DatasetIterator:
+        return self._inner._make_iterator(ctx)
+
+
+class TFRecordDataset(_ReaderDataset):
+    """Records of TFRecord files as ``bytes``, like ``tf.data.TFRecordDataset``.
+
+    Args:
+        filenames: A path, a list of paths, or a dataset of paths.
+        compression_type: ``None``/``""``, ``"GZIP"`` or ``"ZLIB"``.
+        buffer_size: Read buffer size in bytes (accepted for compatibility). [Unit: byte]
+        num_parallel_reads: Files read at once (interleaved one record at a time, in
+            tf.data's order); ``None`` reads them one after another.
+        name: Stage name.
+
+    Corrupt or truncated records raise :class:`~stoker.errors.DataLossError` naming the
+    file and byte offset, after every record before them has been delivered.
+
+    Example::
+
+        ds = TFRecordDataset(["a.tfrecord", "b.tfrecord"]).map(stoker.io.parse_example)
+    """
+
+    _reader_op = "TFRecordDataset"
+
+
+class TextLineDataset(_ReaderDataset):
+    """Lines of text files as ``bytes`` without the line ending, like tf.data's."""
+
+    _reader_op = "TextLineDataset"
+
+
+class _SingleFileDataset(Dataset):
+    def __init__(self, kind: str, path: str, compression: str | None):
+        super().__init__((), None)
+        self._op_name = kind
+        self._kind = kind
+        self._path = path
+        self._compression = compression
+
+    def _open(self, offset: int) -> Any:
+        if self._kind == "TFRecordDataset":
+            from stoker.io.tfrecord import TFRecordReader
+
+            return TFRecordReader(self._path, self._compression, offset=offset)
+        from stoker.io.text import TextLineReader
+
+        return TextLineReader(self._path, self._compression, offset=offset)
+
+    def _make_iterator(self, ctx: IterContext) -> DatasetIterator:
+        return _SingleFileIterator(ctx, self)
+
+
+class _SingleFileIterator(DatasetIterator):
+    OP = "file"
+
+    def __init__(self, ctx: IterContext, ds: _SingleFileDataset):
+        super().__init__(ctx, ds, ())
+        self._ds = ds
+        self._reader: Any = None
+        self._offset = 0
+        self._failed = False
+
+    def __next__(self) -> Any:
+        if self._reader is None:
+            if self._failed:
+                raise StopIteration
+            self._reader = self._ds._open(self._offset)
+        try:
+            return next(self._reader)
+        except DataLossError:
+            # The rest of a damaged file cannot be trusted; with ignore_errors() the
+            # pipeline moves on to the next file instead of hitting the same record again.
+            self._failed = True
+            self._close()
+            raise
+
+    def _get_state(self) -> State:
+        offset = self._reader.offset if self._reader is not None else self._offset
+        return {"path": self._ds._path, "offset": int(offset), "failed": self._failed}
+
+    def _set_state(self, state: State) -> None:
+        if state["path"] != self._ds._path:
+            raise ValueError(f"state is for file {state['path']!r}, not {self._ds._path!r}")
+        self._close()
+        self._offset = int(state["offset"])
+        self._failed = bool(state["failed"])
+
+    def _close(self) -> None:
+        if self._reader is not None:
+            self._offset = self._reader.offset
+            self._reader.close()
+            self._reader = None

@@ -30,19 +30,19 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AUTOTUNE",
-    "INFINITE_CARDINALITY",
-    "UNKNOWN_CARDINALITY",
     "CacheError",
     "CheckpointError",
     "DataLossError",
     "Dataset",
     "DatasetIterator",
+    "INFINITE_CARDINALITY",
     "InvalidElementError",
     "Options",
     "StokerError",
     "TFRecordDataset",
     "TensorSpec",
     "TextLineDataset",
+    "UNKNOWN_CARDINALITY",
     "WorkerError",
     "errors",
 ]

@@ -108,7 +108,12 @@ class Dataset:
         return result.merge(own) if own is not None else result
 
     def with_options(self, options: Options, name: str | None = None) -> Dataset:
-        """Set pipeline-wide :class:`~stoker.Options` (deterministic, CPU and RAM budget…)."""
+        """Set pipeline-wide :class:`~stoker.Options` (deterministic, CPU and RAM budget…).
+
+        Example::
+
+            ds.with_options(Options(deterministic=False, cpu_budget=4))
+        """
         # Loaded lazily due to a circular dependency (dataset <-> ops).
         from stoker.ops.with_options import OptionsDataset
 
@@ -142,7 +147,12 @@ class Dataset:
 
     @staticmethod
     def from_tensors(tensors: Any, name: str | None = None) -> Dataset:
-        """A dataset of exactly one element, ``tensors``."""
+        """A dataset of exactly one element, ``tensors``.
+
+        Example::
+
+            Dataset.from_tensors(([1, 2], "a"))  # one element: (array([1, 2]), 'a')
+        """
         from stoker.sources.tensors import TensorsDataset
 
         return TensorsDataset(tensors, name)
@@ -187,6 +197,10 @@ class Dataset:
         As in tf.data, ``shuffle=None`` means shuffled (a new order each pass); pass
         ``shuffle=False`` for sorted names. A pattern that matches nothing raises
         ``FileNotFoundError`` naming it.
+
+        Example::
+
+            Dataset.list_files("/data/train-*.tfrecord", shuffle=False)
         """
         from stoker.sources.files import list_files
 
@@ -218,7 +232,17 @@ class Dataset:
         choice_dataset: Dataset,
         stop_on_empty_dataset: bool = True,
     ) -> Dataset:
-        """Element ``i`` comes from ``datasets[choice_i]`` for each ``choice_i`` in order."""
+        """Element ``i`` comes from ``datasets[choice_i]`` for each ``choice_i`` in order.
+
+        With ``stop_on_empty_dataset`` (default True) the result ends when a chosen input
+        is exhausted; otherwise choices of exhausted inputs are skipped.
+
+        Example::
+
+            a, b = Dataset.range(0, 3), Dataset.range(10, 13)
+            choice = Dataset.from_tensor_slices([0, 1, 1, 0])
+            Dataset.choose_from_datasets([a, b], choice)  # 0 10 11 1
+        """
         from stoker.ops.choose import ChooseDataset
 
         return ChooseDataset(datasets, choice_dataset, stop_on_empty_dataset)
@@ -231,7 +255,17 @@ class Dataset:
         stop_on_empty_dataset: bool = False,
         rerandomize_each_iteration: bool | None = None,
     ) -> Dataset:
-        """Each element drawn from one input, picked at random with ``weights``."""
+        """Each element drawn from one input, picked at random with ``weights``.
+
+        Exhausted inputs drop out (their weight is shared among the rest) unless
+        ``stop_on_empty_dataset`` ends the result at the first exhausted input.
+
+        Example::
+
+            Dataset.sample_from_datasets(
+                [Dataset.range(100), Dataset.range(100, 200)], weights=[0.9, 0.1], seed=0
+            )
+        """
         from stoker.ops.choose import SampleDataset
 
         return SampleDataset(
@@ -300,13 +334,23 @@ class Dataset:
         )
 
     def filter(self, predicate: Callable[..., Any], name: str | None = None) -> Dataset:
-        """Keep the elements for which ``predicate`` returns True (a scalar bool)."""
+        """Keep the elements for which ``predicate`` returns True (a scalar bool).
+
+        Example::
+
+            Dataset.range(6).filter(lambda x: x % 2 == 0)  # 0 2 4
+        """
         from stoker.ops.filter import FilterDataset
 
         return FilterDataset(self, predicate, name)
 
     def flat_map(self, map_func: Callable[..., Dataset], name: str | None = None) -> Dataset:
-        """Map each element to a dataset and yield their elements in order."""
+        """Map each element to a dataset and yield their elements in order.
+
+        Example::
+
+            Dataset.range(4).flat_map(lambda x: Dataset.range(x))  # 0 0 1 0 1 2
+        """
         from stoker.ops.flat_map import FlatMapDataset
 
         return FlatMapDataset(self, map_func, name)
@@ -340,25 +384,48 @@ class Dataset:
     def scan(
         self, initial_state: Any, scan_func: Callable[[Any, Any], Any], name: str | None = None
     ) -> Dataset:
-        """Carry a state: ``scan_func(state, element) -> (new_state, output)``."""
+        """Carry a state: ``scan_func(state, element) -> (new_state, output)``.
+
+        Example::
+
+            Dataset.range(5).scan(0, lambda s, x: (s + x, s + x))  # 0 1 3 6 10
+        """
         from stoker.ops.scan import ScanDataset
 
         return ScanDataset(self, initial_state, scan_func, name)
 
     def enumerate(self, start: int = 0, name: str | None = None) -> Dataset:
-        """Pair every element with its index: ``(np.int64(i), element)``."""
+        """Pair every element with its index: ``(np.int64(i), element)``.
+
+        Example::
+
+            Dataset.from_tensor_slices([7, 8]).enumerate(start=5)  # (5, 7) (6, 8)
+        """
         from stoker.ops.enumerate import EnumerateDataset
 
         return EnumerateDataset(self, start, name)
 
     def unique(self, name: str | None = None) -> Dataset:
-        """Drop elements seen before (scalars of int, str or bytes)."""
+        """Drop elements seen before (scalars of int, str or bytes).
+
+        Example::
+
+            Dataset.from_tensor_slices([1, 37, 2, 37, 2, 1]).unique()  # 1 37 2
+        """
         from stoker.ops.unique import UniqueDataset
 
         return UniqueDataset(self, name)
 
     def ignore_errors(self, log_warning: bool = False, name: str | None = None) -> Dataset:
-        """Skip elements whose production raised (a user function, a corrupt record)."""
+        """Skip elements whose production raised (a user function, a corrupt record).
+
+        A damaged file is skipped from its first bad record on. Dead worker processes and
+        checkpoint errors are never skipped.
+
+        Example::
+
+            Dataset.from_tensor_slices([1.0, 0.0, 2.0]).map(lambda x: 1 / int(x)).ignore_errors()
+        """
         from stoker.ops.ignore_errors import IgnoreErrorsDataset
 
         return IgnoreErrorsDataset(self, log_warning, name)
@@ -398,6 +465,11 @@ class Dataset:
         ``padded_shapes`` (default: the largest in each batch) may use ``None`` or -1 for
         dimensions padded to the batch's largest; ``padding_values`` defaults to 0 (b"" for
         bytes).
+
+        Example::
+
+            Dataset.range(1, 4).map(lambda x: np.full(x, x)).padded_batch(2)
+            # [[1 0] [2 2]], [[3 3 3]]
         """
         from stoker.ops.padded_batch import PaddedBatchDataset
 
@@ -406,7 +478,12 @@ class Dataset:
         )
 
     def unbatch(self, name: str | None = None) -> Dataset:
-        """Split every element along its first dimension into elements."""
+        """Split every element along its first dimension into elements.
+
+        Example::
+
+            Dataset.from_tensors([[1, 2], [3, 4]]).unbatch()  # [1 2] [3 4]
+        """
         from stoker.ops.unbatch import UnbatchDataset
 
         return UnbatchDataset(self, name)
@@ -424,6 +501,10 @@ class Dataset:
 
         ``reshuffle_each_iteration`` (default True) gives every pass a new order; with a
         ``seed`` the sequence of orders is the same run to run.
+
+        Example::
+
+            Dataset.range(10).shuffle(10, seed=0).repeat(2)  # two different orders
         """
         from stoker.ops.shuffle import ShuffleDataset
 
@@ -431,37 +512,67 @@ class Dataset:
         return ShuffleDataset(self, buffer_size, seed, reshuffle, name)
 
     def repeat(self, count: int | None = None, name: str | None = None) -> Dataset:
-        """Repeat ``count`` times (``None`` or -1: forever)."""
+        """Repeat ``count`` times (``None`` or -1: forever).
+
+        Example::
+
+            Dataset.range(2).repeat(3)  # 0 1 0 1 0 1
+        """
         from stoker.ops.repeat import RepeatDataset
 
         return RepeatDataset(self, count, name)
 
     def take(self, count: int, name: str | None = None) -> Dataset:
-        """The first ``count`` elements (-1: all)."""
+        """The first ``count`` elements (-1: all).
+
+        Example::
+
+            Dataset.range(10).take(3)  # 0 1 2
+        """
         from stoker.ops.take import TakeDataset
 
         return TakeDataset(self, count, name)
 
     def skip(self, count: int, name: str | None = None) -> Dataset:
-        """All but the first ``count`` elements (-1: skip all)."""
+        """All but the first ``count`` elements (-1: skip all).
+
+        Example::
+
+            Dataset.range(10).skip(7)  # 7 8 9
+        """
         from stoker.ops.skip import SkipDataset
 
         return SkipDataset(self, count, name)
 
     def take_while(self, predicate: Callable[..., Any], name: str | None = None) -> Dataset:
-        """Elements up to (not including) the first for which ``predicate`` is False."""
+        """Elements up to (not including) the first for which ``predicate`` is False.
+
+        Example::
+
+            Dataset.range(10).take_while(lambda x: x < 3)  # 0 1 2
+        """
         from stoker.ops.take_while import TakeWhileDataset
 
         return TakeWhileDataset(self, predicate, name)
 
     def shard(self, num_shards: int, index: int, name: str | None = None) -> Dataset:
-        """Every ``num_shards``-th element, starting at ``index``."""
+        """Every ``num_shards``-th element, starting at ``index``.
+
+        Example::
+
+            Dataset.range(10).shard(num_shards=3, index=1)  # 1 4 7
+        """
         from stoker.ops.shard import ShardDataset
 
         return ShardDataset(self, num_shards, index, name)
 
     def concatenate(self, dataset: Dataset, name: str | None = None) -> Dataset:
-        """This dataset's elements, then ``dataset``'s."""
+        """This dataset's elements, then ``dataset``'s.
+
+        Example::
+
+            Dataset.range(2).concatenate(Dataset.range(5, 7))  # 0 1 5 6
+        """
         from stoker.ops.concatenate import ConcatenateDataset
 
         return ConcatenateDataset(self, dataset, name)
@@ -469,13 +580,25 @@ class Dataset:
     # -- performance ---------------------------------------------------------------------
 
     def prefetch(self, buffer_size: int, name: str | None = None) -> Dataset:
-        """Prepare up to ``buffer_size`` elements ahead on a background thread."""
+        """Prepare up to ``buffer_size`` elements ahead on a background thread.
+
+        Example::
+
+            Dataset.range(100).map(load).batch(32).prefetch(2)
+        """
         from stoker.ops.prefetch import PrefetchDataset
 
         return PrefetchDataset(self, buffer_size, name)
 
     def cache(self, filename: str = "", name: str | None = None) -> Dataset:
-        """Keep the first complete pass in memory (``filename=""``) or in a file."""
+        """Keep the first complete pass in memory (``filename=""``) or in a file.
+
+        Later passes read the cache. A pass that stops early is never kept as complete.
+
+        Example::
+
+            Dataset.range(5).map(expensive).cache("/tmp/features.stoker").repeat(10)
+        """
         from stoker.ops.cache import CacheDataset
 
         return CacheDataset(self, filename, name)
@@ -483,7 +606,12 @@ class Dataset:
     # -- whole-dataset -------------------------------------------------------------------
 
     def apply(self, transformation_func: Callable[[Dataset], Dataset]) -> Dataset:
-        """``transformation_func(self)``, which must return a Dataset."""
+        """``transformation_func(self)``, which must return a Dataset.
+
+        Example::
+
+            Dataset.range(10).apply(lambda ds: ds.filter(lambda x: x > 5))  # 6 7 8 9
+        """
         result = transformation_func(self)
         if not isinstance(result, Dataset):
             raise TypeError(
@@ -495,7 +623,12 @@ class Dataset:
     def reduce(
         self, initial_state: Any, reduce_func: Callable[[Any, Any], Any], name: str | None = None
     ) -> Any:
-        """Fold every element into a state: ``reduce_func(state, element) -> state``."""
+        """Fold every element into a state: ``reduce_func(state, element) -> state``.
+
+        Example::
+
+            Dataset.range(5).reduce(0, lambda s, x: s + x)  # 10
+        """
         del name
         state = initial_state
         with self.iterator() as it:

@@ -121,7 +121,7 @@ def test_text_lines_drop_carriage_returns() -> None:
 def test_parse_example(name: str) -> None:
     f = FILES[name]
     checked = 0
-    for i, (record, expected) in enumerate(zip(_records(name), f["examples"])):
+    for i, (record, expected) in enumerate(zip(_records(name), f["examples"], strict=True)):
         if expected is None:  # not an Example (the empty record)
             continue
         parsed = _sio().parse_example(record)
@@ -160,9 +160,7 @@ def test_tfrecord_dataset(name: str) -> None:
 @pytest.mark.parametrize("name", EXAMPLE_FILES)
 def test_tfrecord_dataset_several_paths(name: str) -> None:
     f = FILES[name]
-    ds = stoker.TFRecordDataset(
-        [_path(name), _path(name)], compression_type=f["compression_type"]
-    )
+    ds = stoker.TFRecordDataset([_path(name), _path(name)], compression_type=f["compression_type"])
     assert [_as_bytes(r) for r in ds] == _records(name) * 2
 
 

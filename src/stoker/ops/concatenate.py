@@ -4,11 +4,32 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
+from stoker._structure import map_structure
 from stoker.dataset import Dataset
+from stoker.errors import InvalidElementError
 from stoker.iterator import DatasetIterator, IterContext, State
 from stoker.options import INFINITE_CARDINALITY, UNKNOWN_CARDINALITY
 
 __all__ = ["ConcatenateDataset"]
+
+
+def _kinds(x: Any) -> Any:
+    """Structure and dtype kinds (int, float, str…) of an element, for a cheap check."""
+    return map_structure(lambda leaf: _KIND.get(np.asarray(leaf).dtype.kind, "other"), x)
+
+
+_KIND = {
+    "i": "int",
+    "u": "int",
+    "f": "float",
+    "c": "complex",
+    "b": "bool",
+    "U": "str",
+    "S": "bytes",
+    "O": "object",
+}
 
 
 class ConcatenateDataset(Dataset):
@@ -46,17 +67,35 @@ class _ConcatenateIterator(DatasetIterator):
         self._ds = ds
         self._ctx_ = ctx
         self._which = 0
+        self._first_kinds: Any = None
         self._input = ds._inputs[0]._make_iterator(ctx)
         super().__init__(ctx, ds, (self._input,))
 
     def __next__(self) -> Any:
         try:
-            return next(self._input)
+            x = next(self._input)
         except StopIteration:
             if self._which == 1:
                 raise
-        self._switch()
-        return next(self._input)
+            self._switch()
+            x = next(self._input)
+            if self._first_kinds is not None:
+                self._check(x)
+            return x
+        if self._first_kinds is None and self._which == 0:
+            self._first_kinds = _kinds(x)
+        return x
+
+    def _check(self, x: Any) -> None:
+        # No static element_spec: compare the first element of each input once, so mixing
+        # e.g. ints and strings fails at the switch instead of somewhere downstream.
+        kinds = _kinds(x)
+        if kinds != self._first_kinds:
+            raise InvalidElementError(
+                f"{self.stage}: incompatible dataset elements: the first input gives "
+                f"{self._first_kinds}, the second gives {kinds}; both must have the same "
+                "structure and dtype kinds"
+            )
 
     def _switch(self) -> None:
         self._input.close()

@@ -7,7 +7,7 @@ from typing import Any
 from stoker.dataset import Dataset
 from stoker.iterator import DatasetIterator, IterContext, State
 from stoker.ops._common import UnaryDataset
-from stoker.options import INFINITE_CARDINALITY, UNKNOWN_CARDINALITY
+from stoker.options import INFINITE_CARDINALITY
 
 __all__ = ["RepeatDataset"]
 
@@ -28,7 +28,8 @@ class RepeatDataset(UnaryDataset):
         if self._count == 0 or n == 0:
             return 0
         if self._count == -1:
-            return INFINITE_CARDINALITY if n != UNKNOWN_CARDINALITY else UNKNOWN_CARDINALITY
+            # tf.data: repeating a dataset of unknown size forever is infinite.
+            return INFINITE_CARDINALITY
         return n if n < 0 else n * self._count
 
     def _random_access(self) -> Any:
@@ -52,7 +53,7 @@ class _RepeatIterator(DatasetIterator):
         self._done = ds._count == 0
         self._input = ds._input._make_iterator(ctx)
         super().__init__(ctx, ds, (self._input,))
-        self._next_input = self._input.__next__
+        self._next_input = self._input.__next__ if ds._count != 0 else _exhausted
 
     def __next__(self) -> Any:
         try:

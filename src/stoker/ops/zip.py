@@ -30,12 +30,10 @@ class ZipDataset(Dataset):
 
     def _cardinality(self) -> int:
         ns = [d._cardinality() for d in self._inputs]
-        known = [n for n in ns if n >= 0]
-        if known:
-            return min(known)
         if UNKNOWN_CARDINALITY in ns:
-            return UNKNOWN_CARDINALITY
-        return INFINITE_CARDINALITY
+            return UNKNOWN_CARDINALITY  # tf.data: unknown wins, even over a finite input
+        known = [n for n in ns if n >= 0]
+        return min(known) if known else INFINITE_CARDINALITY
 
     def _random_access(self) -> Any:
         getters = [d._random_access() for d in self._inputs]

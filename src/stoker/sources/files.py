@@ -68,10 +68,10 @@ class _ReaderDataset(Dataset):
     def __init__(
         self,
         filenames: Any,
-        compression_type: str | None,
-        buffer_size: int | None,
-        num_parallel_reads: int | None,
-        name: str | None,
+        compression_type: str | None = None,
+        buffer_size: int | None = None,
+        num_parallel_reads: int | None = None,
+        name: str | None = None,
     ):
         self._compression = _check_compression(self._reader_op, compression_type)
         self._buffer_size = buffer_size

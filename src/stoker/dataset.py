@@ -67,7 +67,9 @@ class Dataset:
 
         root_pass = self.__dict__.get("_root_passes", 0)
         self._root_passes = root_pass + 1
-        it = self._make_iterator(IterContext(self.options(), root_pass))
+        ctx = IterContext(self.options(), root_pass)
+        it = self._make_iterator(ctx)
+        ctx.root = it
         if state is not None:
             it.set_state(state)
         return it

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import enum
+import functools
 import itertools
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -61,7 +62,7 @@ class IterContext:
     def __init__(self, options: Options, root_pass: int = 0):
         self.options = options.resolved()
         self._counter = itertools.count()
-        self.nodes: list[DatasetIterator] = []
+        self.root: DatasetIterator | None = None
         self.root_pass = root_pass
         self._passes: dict[int, int] = {}
 
@@ -102,7 +103,6 @@ class DatasetIterator(Iterator[Any]):
         self._inputs = inputs
         self.stage = ctx.stage_name(dataset)
         self.lifecycle = IteratorState.NOT_STARTED
-        ctx.nodes.append(self)
 
     def __iter__(self) -> DatasetIterator:
         return self
@@ -116,6 +116,9 @@ class DatasetIterator(Iterator[Any]):
         """This node's position as a small JSON-serialisable dict (inputs nested)."""
         state = self._get_state()
         state["op"] = self.OP
+        if self._ctx.root is self:
+            # Random ops made after a restore (next epoch, next inner dataset) seed from it.
+            state["root_pass"] = self._ctx.root_pass
         return state
 
     def set_state(self, state: State) -> None:
@@ -126,6 +129,8 @@ class DatasetIterator(Iterator[Any]):
                 f"state does not fit stage {self.stage}: it was saved from a {got!r} stage, "
                 f"this one is {self.OP!r}. Restore a state into the pipeline it was saved from."
             )
+        if self._ctx.root is self and "root_pass" in state:
+            self._ctx.root_pass = int(state["root_pass"])
         try:
             self._set_state(state)
         except CheckpointError:
@@ -162,6 +167,9 @@ class DatasetIterator(Iterator[Any]):
         finally:
             for node in self._inputs:
                 node.close()
+            # next() looks __next__ up on the type: switching to a subclass whose __next__
+            # ends makes a closed node stop without a check on every element.
+            self.__class__ = _closed_class(type(self))
 
     def _close(self) -> None:
         """Release what this node owns (threads, processes, files)."""
@@ -225,6 +233,18 @@ def decode_value(obj: Any) -> Any:
     arr = np.frombuffer(base64.b64decode(obj["a"]), dtype=np.dtype(obj["dtype"]))
     arr = arr.reshape(obj["shape"]).copy()
     return arr[()] if obj.get("scalar") else arr
+
+
+@functools.cache
+def _closed_class(cls: type[DatasetIterator]) -> type[DatasetIterator]:
+    if getattr(cls, "_is_closed_class", False):
+        return cls
+
+    def __next__(self: DatasetIterator) -> Any:
+        del self
+        raise StopIteration
+
+    return type(cls.__name__, (cls,), {"__next__": __next__, "_is_closed_class": True})
 
 
 class _Unsaveable:

@@ -12,6 +12,7 @@ Example::
 """
 
 from stoker import errors
+from stoker.cache import CacheInfo, cache_info
 from stoker.dataset import Dataset
 from stoker.errors import (
     CacheError,
@@ -31,6 +32,7 @@ __version__ = "0.1.0"
 __all__ = [
     "AUTOTUNE",
     "CacheError",
+    "CacheInfo",
     "CheckpointError",
     "DataLossError",
     "Dataset",
@@ -44,5 +46,6 @@ __all__ = [
     "TextLineDataset",
     "UNKNOWN_CARDINALITY",
     "WorkerError",
+    "cache_info",
     "errors",
 ]

@@ -21,7 +21,7 @@ from typing import Final, Protocol
 
 from stoker.errors import DataLossError
 
-__all__ = ["ByteSource", "check_buffer_size", "check_compression", "open_source"]
+__all__ = ["ByteSource", "check_buffer_size", "check_compression", "open_source", "skip_to"]
 
 COMPRESSION_TYPES: Final = ("", "GZIP", "ZLIB")
 
@@ -132,13 +132,14 @@ class _ZlibSource:
         self._started = False  # has any compressed input been read?
         self._done = False
         self._input = b""  # compressed bytes read but not yet given to zlib
+        self._pending: DataLossError | None = None  # raised by the next read()
         self._produced = 0  # uncompressed bytes handed out so far
 
     def _error(self, what: str) -> DataLossError:
         return DataLossError(
-            f"corrupted {self._name} stream in {self.path} after {self._produced} "
-            f"uncompressed bytes: {what}; the file is damaged — regenerate it, or skip bad "
-            "files with ignore_errors()",
+            f"corrupted {self._name} stream after {self._produced} uncompressed bytes "
+            f"({what}); the file is damaged — regenerate it, or skip bad files with "
+            "ignore_errors()",
             path=self.path,
             offset=self._produced,
         )
@@ -186,10 +187,19 @@ class _ZlibSource:
         return True
 
     def read(self, n: int) -> bytes:
+        if self._pending is not None:
+            raise self._pending
         pieces: list[bytes] = []
         got = 0
         while got < n:
-            out = self._inflate_some(min(n - got, _MAX_PIECE_BYTES))
+            try:
+                out = self._inflate_some(min(n - got, _MAX_PIECE_BYTES))
+            except DataLossError as exc:
+                if not pieces:
+                    raise
+                # Hand out what was decoded before the damage; the next read raises.
+                self._pending = exc
+                break
             if not out:
                 break
             pieces.append(out)
@@ -221,3 +231,25 @@ def open_source(path: str | os.PathLike[str], compression: str) -> ByteSource:
     if compression:
         return _ZlibSource(name, compression)
     return _PlainSource(name)
+
+
+def skip_to(source: ByteSource, offset: int) -> None:
+    """Moves a fresh source to ``offset`` in its uncompressed stream.
+
+    Raises:
+        ValueError: The stream is shorter than ``offset``.
+        DataLossError: The compressed stream is damaged before ``offset``.
+    """
+    try:
+        skipped = source.skip(offset)
+    except DataLossError as exc:
+        raise DataLossError(
+            f"cannot reach offset {offset} of {source.path}: {exc}",
+            path=source.path,
+            offset=exc.offset,
+        ) from None
+    if skipped < offset:
+        raise ValueError(
+            f"offset={offset} is past the end of {source.path} ({skipped} bytes "
+            "uncompressed); pass an offset saved from reader.offset"
+        )

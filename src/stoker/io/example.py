@@ -203,7 +203,7 @@ def _classify(value: Any, name: str) -> tuple[str, list[Any]]:
             "use an integer, float or bytes array"
         )
     if isinstance(value, (bool, int)):
-        return _INT64, [value]
+        return _INT64, [int(value)]  # protobuf refuses bool for an int64 field
     if isinstance(value, float):
         return _FLOAT32, [value]
     if isinstance(value, (bytes, str, bytearray, memoryview)):

@@ -13,12 +13,15 @@ the CRC-32C (Castagnoli) of ``x``. The whole stream may be GZIP- or ZLIB-compres
 Readers track ``offset``, the position of the next record in the uncompressed stream, so a
 checkpoint can store ``(path, offset)`` and a new reader continues exactly there.
 
-Reading is built around one idea: touch each byte as few times as possible, and cross into
-Python as few times as possible per record. The file is read in chunks of ``buffer_size``
-bytes (one copy from the page cache); records are sliced straight out of the chunk (one
-copy, into the ``bytes`` object handed out); the CRC runs on a memoryview of the chunk (no
-copy) while the chunk is still in the CPU cache. ``read_block`` parses many records per call
-and is the fast path.
+Reading is built around one idea: touch each byte as few times as possible, and do as little
+Python work as possible per record. The file is read in chunks of ``buffer_size`` bytes (one
+copy, from the page cache); each record is sliced straight out of the chunk into the
+``bytes`` object handed out (the second and last copy) and its CRC is computed on that
+object while it is still in the CPU cache; no other copy is made. Only a record that
+straddles two chunks is assembled from pieces. Records are parsed many per call: the data
+CRCs of a run of small records are masked and compared as one NumPy array. ``read_block``
+hands such runs out directly and is the fast path; iteration parses up to 128 records ahead
+and hands them out one by one.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from types import TracebackType
 from typing import Final, Union
 
 import crc32c
+import numpy as np
 
 from stoker.errors import DataLossError
 from stoker.io._stream import (
@@ -41,6 +45,7 @@ from stoker.io._stream import (
     check_buffer_size,
     check_compression,
     open_source,
+    skip_to,
 )
 
 __all__ = ["TFRecordReader", "TFRecordWriter", "masked_crc32c"]
@@ -51,6 +56,7 @@ _MASK_DELTA: Final = 0xA282EAD8
 _U32_MASK: Final = 0xFFFFFFFF
 _HEADER_BYTES: Final = 12  # uint64 length + uint32 masked CRC of the length
 _FOOTER_BYTES: Final = 4  # uint32 masked CRC of the data
+_FRAME_BYTES: Final = _HEADER_BYTES + _FOOTER_BYTES
 _U64: Final = struct.Struct("<Q")
 _U32: Final = struct.Struct("<I")
 _HEADER: Final = struct.Struct("<QI")
@@ -65,6 +71,16 @@ _MAX_ADAPTIVE_BUFFER_BYTES: Final = 16 << 20
 # Valid (length, length CRC) headers seen so far. Lengths repeat a lot (fixed-size
 # records), and a set lookup is ~4x cheaper than a CRC call plus masking in Python.
 _MAX_CACHED_HEADERS: Final = 4096
+# read_block checks the data CRCs of at least this many records with NumPy (whose fixed
+# cost, ~10 array calls, pays off from here on); fewer are checked one by one.
+_MIN_BULK_RECORDS: Final = 64
+# ... but only for records smaller than this: the bulk check reads each record again after
+# the whole run was copied, when big records have left the L1/L2 cache (measured: 10 kB
+# records ran ~20% slower in bulk, 100 B records ~35% faster).
+_MAX_BULK_RECORD_BYTES: Final = 2048
+# __next__ parses this many records ahead (at most one buffer's worth), so that small
+# records get the bulk CRC check too.
+_ITER_BLOCK_RECORDS: Final = 128
 
 _FIX = "the file is damaged — regenerate it, or skip bad files with ignore_errors()"
 
@@ -167,7 +183,8 @@ class TFRecordReader:
     """Reads the records of a TFRecord file, checking their CRCs.
 
     Iterating yields each record as ``bytes``. ``read_block(n)`` returns up to ``n`` records
-    per call and is several times faster per record on small records.
+    per call and saves the Python call per record (about a third of the cost on 100-byte
+    records); blocks of about 1 MiB of records are fastest.
 
     Args:
         path: The file to read.
@@ -223,54 +240,51 @@ class TFRecordReader:
         # The stream from self._base on is in self._buf; the next record starts at _pos.
         self._base = offset
         self._buf = b""
-        self._mv = memoryview(self._buf)
         self._pos = 0
         self._end = 0
         self._eof = False
         self._closed = False
         self._error: DataLossError | None = None
         self._valid_headers: set[tuple[int, int]] = set()
+        self._bulk_check = True  # check CRCs in bulk? (small records; the first run tells)
+        # Records parsed ahead for __next__: _block[_i:_n] are still to be returned.
+        self._block: list[bytes] = []
+        self._i = 0
+        self._n = 0
         if offset:
-            skipped = self._source.skip(offset)
-            if skipped < offset:
+            try:
+                skip_to(self._source, offset)
+            except BaseException:
                 self.close()
-                raise ValueError(
-                    f"offset={offset} is past the end of {self.path} "
-                    f"({skipped} bytes uncompressed); pass an offset saved from reader.offset"
-                )
+                raise
 
     @property
     def offset(self) -> int:
         """Byte offset, in the uncompressed stream, of the next record to be returned."""
-        return self._base + self._pos
+        parsed = self._base + self._pos  # just past the last record parsed
+        i, n = self._i, self._n
+        if i == n:
+            return parsed
+        # Records parsed but not yet returned by __next__ are still ahead of the reader.
+        return parsed - sum(map(len, self._block[i:])) - (n - i) * _FRAME_BYTES
 
     def __iter__(self) -> TFRecordReader:
         return self
 
     def __next__(self) -> bytes:
-        # Fast path: the whole next record is in the buffer. Kept inline (no helper calls)
-        # because it runs once per record.
-        buf = self._buf
-        pos = self._pos
-        if pos + _HEADER_BYTES <= self._end:
-            header = _HEADER.unpack_from(buf, pos)
-            start = pos + _HEADER_BYTES
-            stop = start + header[0]
-            if stop + _FOOTER_BYTES <= self._end:
-                if self._check:
-                    if header not in self._valid_headers:
-                        self._check_header(header, pos)
-                    crc = crc32c.crc32c(self._mv[start:stop])
-                    if (((crc >> 15) | (crc << 17)) + _MASK_DELTA) & _U32_MASK != (
-                        _U32.unpack_from(buf, stop)[0]
-                    ):
-                        raise self._data_crc_error(pos, crc)
-                self._pos = stop + _FOOTER_BYTES
-                return buf[start:stop]
-        record = self._slow_next()
-        if record is None:
+        # Records come from a small block parsed (and CRC-checked) in one go by _take, so
+        # the per-record cost here is a list lookup.
+        i = self._i
+        if i < self._n:
+            self._i = i + 1
+            return self._block[i]
+        block = self._take(_ITER_BLOCK_RECORDS, one_run=True)
+        if not block:
             raise StopIteration
-        return record
+        self._block = block
+        self._n = len(block)
+        self._i = 1
+        return block[0]
 
     def read_block(self, max_records: int) -> list[bytes]:
         """Returns the next ``max_records`` records, fewer at the end, ``[]`` when done.
@@ -282,6 +296,22 @@ class TFRecordReader:
         """
         if isinstance(max_records, bool) or not isinstance(max_records, int) or max_records < 1:
             raise ValueError(f"max_records={max_records!r} must be an int >= 1")
+        i, n = self._i, self._n
+        if i == n:
+            return self._take(max_records)
+        # First what __next__ has parsed already.
+        out = self._block[i : i + max_records]
+        self._i = i + len(out)
+        if len(out) < max_records:
+            try:
+                out += self._take(max_records - len(out))
+            except DataLossError:
+                pass  # kept in self._error; the next call raises it
+        return out
+
+    def _take(self, max_records: int, one_run: bool = False) -> list[bytes]:
+        """Parses up to ``max_records`` records; with ``one_run``, stops after the first
+        run of records that lie whole in the buffer (or one straddling record)."""
         out: list[bytes] = []
         append = out.append
         unpack_header = _HEADER.unpack_from
@@ -289,50 +319,112 @@ class TFRecordReader:
         crc32 = crc32c.crc32c
         check = self._check
         valid = self._valid_headers
-        want = max_records
         try:
             while True:
+                want = max_records - len(out)
                 buf = self._buf
-                mv = self._mv
-                pos = self._pos
+                pos = first = self._pos
                 end = self._end
-                while want and pos + _HEADER_BYTES <= end:
-                    header = unpack_header(buf, pos)
-                    start = pos + _HEADER_BYTES
-                    stop = start + header[0]
-                    if stop + _FOOTER_BYTES > end:
-                        break
-                    if check:
-                        if header not in valid:
-                            self._check_header(header, pos)
-                        crc = crc32(mv[start:stop])
+                done = len(out)
+                bad_header = False
+                if check and not self._bulk_check:
+                    # Big records: check each CRC right after the copy, while it is in L1/L2.
+                    while want and pos + _HEADER_BYTES <= end:
+                        header = unpack_header(buf, pos)
+                        if header not in valid and not self._header_ok(header, buf, pos):
+                            bad_header = True
+                            break
+                        start = pos + _HEADER_BYTES
+                        stop = start + header[0]
+                        if stop + _FOOTER_BYTES > end:
+                            break
+                        record = buf[start:stop]
+                        crc = crc32(record)
                         if (((crc >> 15) | (crc << 17)) + _MASK_DELTA) & _U32_MASK != (
                             unpack_u32(buf, stop)[0]
                         ):
                             raise self._data_crc_error(pos, crc)
-                    append(buf[start:stop])
-                    pos = stop + _FOOTER_BYTES
-                    want -= 1
+                        append(record)
+                        pos = stop + _FOOTER_BYTES
+                        want -= 1
+                else:
+                    # Small records: slice out the whole run, then check its CRCs in bulk.
+                    while want and pos + _HEADER_BYTES <= end:
+                        header = unpack_header(buf, pos)
+                        if check and header not in valid and not self._header_ok(header, buf, pos):
+                            bad_header = True
+                            break
+                        start = pos + _HEADER_BYTES
+                        stop = start + header[0]
+                        if stop + _FOOTER_BYTES > end:
+                            break
+                        append(buf[start:stop])
+                        pos = stop + _FOOTER_BYTES
+                        want -= 1
+                    if check and len(out) > done:
+                        self._verify_run(out, done, first)
+                if len(out) > done:
+                    self._bulk_check = pos - first < (len(out) - done) * _MAX_BULK_RECORD_BYTES
                 self._pos = pos
-                if not want:
+                if bad_header:
+                    self._check_header(unpack_header(buf, pos), pos)  # raises
+                if not want or (one_run and out):
                     return out
-                record = self._slow_next()
-                if record is None:
+                if not self._advance(out):
                     return out
-                append(record)
-                want -= 1
         except DataLossError:
             if out:
                 return out  # the error is kept in self._error and raised by the next call
             raise
 
+    def _verify_run(self, out: list[bytes], done: int, first: int) -> None:
+        """Checks the data CRCs of ``out[done:]``, sliced from the buffer from ``first`` on.
+
+        On a mismatch, drops the bad record and those after it from ``out`` and raises.
+        Many records at once are checked with NumPy: the CRCs are computed by ``map`` (no
+        Python frame per record) and masked and compared as arrays, which halves the
+        per-record cost on small records. A few records are checked one by one.
+        """
+        buf = self._buf
+        crc32 = crc32c.crc32c
+        n = len(out) - done
+        if n < _MIN_BULK_RECORDS:
+            unpack_u32 = _U32.unpack_from
+            pos = first
+            for i in range(done, len(out)):
+                record = out[i]
+                stop = pos + _HEADER_BYTES + len(record)
+                crc = crc32(record)
+                if (((crc >> 15) | (crc << 17)) + _MASK_DELTA) & _U32_MASK != (
+                    unpack_u32(buf, stop)[0]
+                ):
+                    del out[i:]
+                    raise self._data_crc_error(pos, crc)
+                pos = stop + _FOOTER_BYTES
+            return
+        records = out[done:]
+        crcs = np.fromiter(map(crc32, records), np.uint32, n)
+        sizes = np.fromiter(map(len, records), np.int64, n)
+        sizes += _HEADER_BYTES + _FOOTER_BYTES
+        ends = np.cumsum(sizes)
+        ends += first
+        # Every (unaligned) little-endian uint32 of the buffer, one per byte offset.
+        words = np.ndarray((len(buf) - 3,), dtype="<u4", buffer=buf, strides=(1,))
+        stored = words[ends - _FOOTER_BYTES]
+        masked = ((crcs >> 15) | (crcs << 17)) + np.uint32(_MASK_DELTA)
+        bad = np.flatnonzero(masked != stored)
+        if bad.size:
+            k = int(bad[0])
+            del out[done + k :]
+            raise self._data_crc_error(int(ends[k] - sizes[k]), int(crcs[k]))
+
     def close(self) -> None:
         """Closes the file. Idempotent; iteration then raises ``ValueError``."""
+        self._base = self.offset
         self._closed = True
         self._buf = b""
-        self._mv = memoryview(self._buf)
-        self._base += self._pos
-        self._pos = self._end = 0
+        self._block = []
+        self._pos = self._end = self._i = self._n = 0
         self._finalizer()
 
     def __enter__(self) -> TFRecordReader:
@@ -351,25 +443,26 @@ class TFRecordReader:
 
     # -- slow path -------------------------------------------------------------------------
 
-    def _slow_next(self) -> bytes | None:
-        """Returns the next record when the buffer does not hold all of it; None at the end."""
+    def _advance(self, out: list[bytes]) -> bool:
+        """Called when the buffer holds no whole record: loads the next chunk, or appends a
+        record that straddles the chunk boundary to ``out``. False at the end."""
         if self._error is not None:
             raise self._error
         if self._closed:
             raise ValueError(f"read from a closed TFRecordReader for {self.path}")
         if self._eof:
             self._finalizer()  # done: release the file early
-            return None
+            return False
         try:
             if self._pos == self._end:
-                # Nothing left over: load the next chunk, then take the fast path.
-                self._set_buffer(self._pos, self._source.read(self._chunk))
+                self._set_buffer(self._pos, self._read(self._chunk))
                 if self._end == 0:
                     self._eof = True
                     self._finalizer()
-                    return None
-                return next(self, None)
-            return self._read_straddling()
+                    return False
+            else:
+                out.append(self._read_straddling())
+            return True
         except DataLossError as exc:
             self._fail(exc)
             raise
@@ -380,8 +473,9 @@ class TFRecordReader:
         tail = self._buf[self._pos : self._end]
         self._set_buffer(self._pos, b"")  # the tail now lives in `tail`; offset stays put
         source = self._source
+        read = self._read
         if len(tail) < _HEADER_BYTES:
-            tail += source.read(_HEADER_BYTES - len(tail))
+            tail += read(_HEADER_BYTES - len(tail))
             if len(tail) < _HEADER_BYTES:
                 raise self._truncated(record_offset, f"{len(tail)} of the 12 header bytes")
         header = _HEADER.unpack_from(tail, 0)
@@ -394,14 +488,14 @@ class TFRecordReader:
             got = len(tail) + source.remaining()
             raise self._truncated(record_offset, f"{got} of its {total} bytes")
         if len(tail) <= _HEADER_BYTES + length:
-            data = tail[_HEADER_BYTES:] + source.read(length - (len(tail) - _HEADER_BYTES))
-            footer = tail[_HEADER_BYTES + length :] + source.read(
+            data = tail[_HEADER_BYTES:] + read(length - (len(tail) - _HEADER_BYTES))
+            footer = tail[_HEADER_BYTES + length :] + read(
                 _FOOTER_BYTES - max(0, len(tail) - _HEADER_BYTES - length)
             )
         else:
             data = tail[_HEADER_BYTES : _HEADER_BYTES + length]
             footer = tail[_HEADER_BYTES + length :]
-            footer += source.read(_FOOTER_BYTES - len(footer))
+            footer += read(_FOOTER_BYTES - len(footer))
         if len(data) < length or len(footer) < _FOOTER_BYTES:
             got = _HEADER_BYTES + len(data) + len(footer)
             raise self._truncated(record_offset, f"{got} of its {total} bytes")
@@ -413,18 +507,38 @@ class TFRecordReader:
         # Records bigger than the buffer: grow it so the next ones take the fast path.
         if total > self._chunk // 4 and self._chunk < _MAX_ADAPTIVE_BUFFER_BYTES:
             self._chunk = min(4 * total, _MAX_ADAPTIVE_BUFFER_BYTES)
-        self._set_buffer(total, self._source.read(self._chunk))
-        if self._end == 0:
-            self._eof = True
+        # The next chunk is loaded by the next call, so an error there cannot lose `data`.
+        self._set_buffer(total, b"")
         return data
+
+    def _read(self, n: int) -> bytes:
+        """Reads from the source; a damaged stream is reported at the current record."""
+        try:
+            return self._source.read(n)
+        except DataLossError as exc:
+            offset = self.offset
+            raise DataLossError(
+                f"cannot read the record at offset {offset} of {self.path}: {exc}",
+                path=self.path,
+                offset=offset,
+            ) from None
 
     def _set_buffer(self, consumed: int, buf: bytes) -> None:
         """Replaces the buffer; ``consumed`` bytes of the old one are behind the reader."""
         self._base += consumed
         self._buf = buf
-        self._mv = memoryview(buf)
         self._pos = 0
         self._end = len(buf)
+
+    def _header_ok(self, header: tuple[int, int], buf: bytes, pos: int) -> bool:
+        """Checks a length CRC not seen before; remembers the header when it is right."""
+        crc = crc32c.crc32c(buf[pos : pos + 8])
+        if (((crc >> 15) | (crc << 17)) + _MASK_DELTA) & _U32_MASK != header[1]:
+            return False
+        if len(self._valid_headers) >= _MAX_CACHED_HEADERS:
+            self._valid_headers.clear()
+        self._valid_headers.add(header)
+        return True
 
     def _check_header(
         self,
@@ -434,16 +548,14 @@ class TFRecordReader:
         record_offset: int | None = None,
     ) -> None:
         """Checks a length CRC not seen before; raises DataLossError if it is wrong."""
-        data = self._mv if buf is None else memoryview(buf)
+        data = self._buf if buf is None else buf
+        if self._header_ok(header, data, pos):
+            return
+        if record_offset is None:
+            record_offset = self._base + pos
+            self._pos = pos
         crc = crc32c.crc32c(data[pos : pos + 8])
-        if (((crc >> 15) | (crc << 17)) + _MASK_DELTA) & _U32_MASK != header[1]:
-            if record_offset is None:
-                record_offset = self._base + pos
-                self._pos = pos
-            raise self._fail(self._crc_error(record_offset, "length", header[1], crc))
-        if len(self._valid_headers) >= _MAX_CACHED_HEADERS:
-            self._valid_headers.clear()
-        self._valid_headers.add(header)
+        raise self._fail(self._crc_error(record_offset, "length", header[1], crc))
 
     def _data_crc_error(self, pos: int, crc: int) -> DataLossError:
         self._pos = pos

@@ -127,10 +127,11 @@ def _stack_leaf(values: list[Any], stage: str, start: int) -> np.ndarray:
         out[:] = values
         return out
     try:
-        if isinstance(first, np.ndarray) and first.ndim > 0:
-            return np.stack(values)
+        # np.array, not np.stack: it is 2-3x faster on small arrays, and it raises (or adds
+        # no dimension) when shapes differ, which the check below turns into a clear error.
         out = np.array(values)
-        if out.ndim == 1 + np.ndim(first):
+        ndim = first.ndim if isinstance(first, (np.ndarray, np.generic)) else np.ndim(first)
+        if out.ndim == 1 + ndim:
             return out
     except ValueError:
         pass
@@ -148,6 +149,46 @@ def _stack_leaf(values: list[Any], stage: str, start: int) -> np.ndarray:
     )
 
 
+class _StructureMismatch(Exception):
+    def __init__(self, index: int):
+        self.index = index
+
+
+def _stack_columns(values: list[Any], stage: str, start: int) -> Any:
+    """Stack ``values`` (one component of every element), recursing into structures."""
+    first = values[0]
+    kinds = set(map(type, values))  # C loops: cheaper than an isinstance per value
+    kind = type(first)
+    if len(kinds) == 1:
+        if issubclass(kind, tuple):  # tuple or namedtuple
+            if len(set(map(len, values))) != 1:
+                raise _StructureMismatch(_first_mismatch(values))
+            parts = [_stack_columns(list(c), stage, start) for c in zip(*values, strict=True)]
+            return kind(*parts) if kind is not tuple else tuple(parts)
+        if issubclass(kind, dict):
+            keys = first.keys()
+            if not all(v.keys() == keys for v in values):
+                raise _StructureMismatch(_first_mismatch(values))
+            return {k: _stack_columns([v[k] for v in values], stage, start) for k in first}
+    elif any(issubclass(k, (tuple, dict)) for k in kinds):
+        raise _StructureMismatch(_first_mismatch(values))
+    return _stack_leaf(values, stage, start)
+
+
+def _first_mismatch(values: list[Any]) -> int:
+    first = values[0]
+    for i, v in enumerate(values):
+        if isinstance(first, tuple):
+            if type(v) is not type(first) or len(v) != len(first):
+                return i
+        elif isinstance(first, dict):
+            if not isinstance(v, dict) or v.keys() != first.keys():
+                return i
+        elif is_structure(v):
+            return i
+    return 0  # pragma: no cover - only called once a mismatch was seen
+
+
 def stack(elements: list[Any], stage: str = "batch", start: int = 0) -> Any:
     """Stack a list of same-structured elements into one element of arrays.
 
@@ -157,18 +198,15 @@ def stack(elements: list[Any], stage: str = "batch", start: int = 0) -> Any:
         start: Index of ``elements[0]`` in the input, used in error messages.
     """
     first = elements[0]
-    if not isinstance(first, (tuple, dict)):
-        return _stack_leaf(elements, stage, start)
-    flat = [flatten(e) for e in elements]
-    n = len(flat[0])
-    for i, f in enumerate(flat):
-        if len(f) != n:
-            raise InvalidElementError(
-                f"{stage}: element {start + i} has structure {_describe(elements[i])} but element "
-                f"{start} has {_describe(first)}; every element of a batch needs the same structure"
-            )
-    leaves = [_stack_leaf([f[j] for f in flat], stage, start) for j in range(n)]
-    return pack_like(first, leaves)
+    try:
+        return _stack_columns(elements, stage, start)
+    except _StructureMismatch as e:
+        bad = e.index
+        raise InvalidElementError(
+            f"{stage}: element {start + bad} has structure {_describe(elements[bad])} but "
+            f"element {start} has {_describe(first)}; every element of a batch needs the same "
+            "structure"
+        ) from None
 
 
 def unstack(element: Any, stage: str = "unbatch") -> list[Any]:

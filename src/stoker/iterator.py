@@ -21,6 +21,7 @@ import base64
 import enum
 import functools
 import itertools
+import weakref
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -64,7 +65,9 @@ class IterContext:
         self._counter = itertools.count()
         self.root: DatasetIterator | None = None
         self.root_pass = root_pass
-        self._passes: dict[int, int] = {}
+        # Keyed by the dataset object itself: an id() could be reused by a new inner
+        # dataset once the old one is freed, and its count would leak into the new one.
+        self._passes: weakref.WeakKeyDictionary[Dataset, int] = weakref.WeakKeyDictionary()
 
     def take_pass(self, dataset: Dataset) -> list[int]:
         """A pass id for a new iterator of ``dataset``: ``[root pass, k]``.
@@ -74,14 +77,13 @@ class IterContext:
         calls on the root dataset. Both come from positions in the pipeline, not from
         global counters, so a restored iterator draws exactly what the original drew.
         """
-        k = self._passes.get(id(dataset), 0)
-        self._passes[id(dataset)] = k + 1
+        k = self._passes.get(dataset, 0)
+        self._passes[dataset] = k + 1
         return [self.root_pass, k]
 
     def restore_pass(self, dataset: Dataset, pass_id: list[int]) -> None:
         self.root_pass = int(pass_id[0])
-        key = id(dataset)
-        self._passes[key] = max(self._passes.get(key, 0), int(pass_id[1]) + 1)
+        self._passes[dataset] = max(self._passes.get(dataset, 0), int(pass_id[1]) + 1)
 
     def stage_name(self, dataset: Dataset) -> str:
         name = dataset._name or dataset._op_name

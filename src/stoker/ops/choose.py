@@ -132,8 +132,12 @@ class SampleDataset(Dataset):
         self._rerandomize = rerandomize
 
     def _cardinality(self) -> int:
-        ns = [d._cardinality() for d in self._inputs]
-        if all(n == INFINITE_CARDINALITY for n in ns):
+        # Inputs of weight 0 are never drawn. Without stop_on_empty_dataset, sampling ends
+        # only when every drawn input is exhausted; with it, when the first one is.
+        ns = [d._cardinality() for d, w in zip(self._inputs, self._weights, strict=True) if w > 0]
+        if INFINITE_CARDINALITY in ns and (
+            not self._stop_on_empty or all(n == INFINITE_CARDINALITY for n in ns)
+        ):
             return INFINITE_CARDINALITY
         if not self._stop_on_empty and all(n >= 0 for n in ns):
             return sum(ns)

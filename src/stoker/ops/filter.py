@@ -29,6 +29,10 @@ def predicate_result(value: Any, stage: str, fn: Callable[..., Any], index: int)
     )
 
 
+_NP_TRUE = np.True_
+_NP_FALSE = np.False_
+
+
 class FilterDataset(UnaryDataset):
     _op_name = "filter"
 
@@ -69,9 +73,11 @@ class _FilterIterator(DatasetIterator):
             except Exception as e:
                 annotate(e, self.stage, pred, self._index - 1)
                 raise
-            if keep is True:
+            # Python and NumPy bools are singletons: identity checks cover the common
+            # results (x > 0 on NumPy scalars gives np.True_) without a function call.
+            if keep is True or keep is _NP_TRUE:
                 return x
-            if keep is False:
+            if keep is False or keep is _NP_FALSE:
                 continue
             if predicate_result(keep, self.stage, pred, self._index - 1):
                 return x

@@ -65,6 +65,7 @@ class _ShuffleIterator(DatasetIterator):
         self._input = ds._input._make_iterator(ctx)
         super().__init__(ctx, ds, (self._input,))
         self._ds = ds
+        self._seed = ds._seed
         self._next_input = self._input.__next__
         self._getter = ds._input._random_access()
         self._start: Any = None if self._getter is not None else snapshot(self._input)
@@ -73,19 +74,22 @@ class _ShuffleIterator(DatasetIterator):
     def _begin(self, pass_id: list[int]) -> None:
         ds = self._ds
         self._epoch = pass_id
-        seed = (ds._seed, *pass_id) if ds._reshuffle else (ds._seed, 0, 0)
+        seed = (self._seed, *pass_id) if ds._reshuffle else (self._seed, 0, 0)
         self._rng = np.random.Generator(np.random.PCG64(seed))
         self._buf: list[Any] = []
         self._positions: list[int] = []
         self._pulled = 0
-        self._delivered = 0
         self._exhausted = False
         self._filled = False
         self._new_block()
 
     def _new_block(self) -> None:
         self._block_state = self._rng.bit_generator.state
-        self._block = self._rng.random(_BLOCK).tolist()
+        block = self._rng.random(_BLOCK)
+        self._block = block.tolist()
+        # The same indices as int(u * n) for the full buffer, computed in one NumPy call;
+        # once the input is exhausted the buffer shrinks and __next__ uses _block.
+        self._idx = (block * self._ds._buffer_size).astype(np.int64).tolist()
         self._bpos = 0
 
     def _fill(self) -> None:
@@ -102,45 +106,67 @@ class _ShuffleIterator(DatasetIterator):
         self._filled = True
 
     def __next__(self) -> Any:
-        if not self._filled:
-            self._fill()
-        buf = self._buf
-        n = len(buf)
-        if n == 0:
-            raise StopIteration
-        if self._bpos == _BLOCK:
+        bpos = self._bpos
+        if bpos == _BLOCK:
             self._new_block()
-        i = int(self._block[self._bpos] * n)
-        self._bpos += 1
-        x = buf[i]
+            bpos = 0
+        self._bpos = bpos + 1
         if not self._exhausted:
+            if not self._filled:
+                self._fill()
+                if self._exhausted:
+                    self._bpos = bpos
+                    return self._drain()
+            # Steady state: the buffer is full; output a random element, refill its slot.
+            buf = self._buf
+            i = self._idx[bpos]
+            x = buf[i]
             try:
                 buf[i] = self._next_input()
             except StopIteration:
                 self._exhausted = True
-            else:
-                self._positions[i] = self._pulled
-                self._pulled += 1
-                self._delivered += 1
-                return x
+                self._bpos = bpos
+                return self._drain()
+            pulled = self._pulled
+            self._positions[i] = pulled
+            self._pulled = pulled + 1
+            return x
+        self._bpos = bpos
+        return self._drain()
+
+    def _drain(self) -> Any:
+        """Output a random element of the buffer once the input is exhausted."""
+        buf = self._buf
+        n = len(buf)
+        if n == 0:
+            raise StopIteration
+        i = int(self._block[self._bpos] * n)
+        self._bpos += 1
+        x = buf[i]
         last, last_pos = buf.pop(), self._positions.pop()
         if i < len(buf):
             buf[i] = last
             self._positions[i] = last_pos
-        self._delivered += 1
         return x
+
+    @property
+    def _delivered(self) -> int:
+        # Every pulled element is either still in the buffer or was delivered.
+        return self._pulled - len(self._buf)
 
     def _get_state(self) -> State:
         if self._getter is None:
             return {
                 "mode": "replay",
                 "epoch": self._epoch,
+                "seed": self._seed,
                 "start": saved(self._start),
                 "delivered": self._delivered,
             }
         return {
             "mode": "positions",
             "epoch": self._epoch,
+            "seed": self._seed,
             "input": self._input.get_state(),
             "rng": self._block_state,
             "bpos": self._bpos,
@@ -154,6 +180,10 @@ class _ShuffleIterator(DatasetIterator):
     def _set_state(self, state: State) -> None:
         epoch = [int(e) for e in state["epoch"]]
         self._ctx.restore_pass(self._ds, epoch)
+        # The seed the state was saved with: an unseeded shuffle draws a new seed in every
+        # process, and replaying (or continuing) with another seed would repeat and lose
+        # elements. States saved before "seed" was stored use this dataset's seed.
+        self._seed = int(state.get("seed", self._ds._seed))
         if state["mode"] == "replay":
             if self._getter is not None:
                 self._getter = None
@@ -174,6 +204,5 @@ class _ShuffleIterator(DatasetIterator):
         self._positions = _decode_positions(state["buffer"])
         self._buf = [getter(p) for p in self._positions]
         self._pulled = int(state["pulled"])
-        self._delivered = int(state["delivered"])
         self._exhausted = bool(state["exhausted"])
         self._filled = bool(state["filled"])

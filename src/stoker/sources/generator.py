@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from stoker._structure import flatten, is_structure, map_structure
+from stoker._structure import flatten, is_namedtuple, is_structure, map_structure
 from stoker.dataset import Dataset
 from stoker.errors import CheckpointError, InvalidElementError
 from stoker.iterator import DatasetIterator, IterContext, State
@@ -51,6 +51,34 @@ class TensorSpec:
         return all(d is None or d == s for d, s in zip(self.shape, shape, strict=True))
 
 
+def _specs(types: Any, shapes: Any) -> Any:
+    """TensorSpecs from tf.data's legacy ``output_types`` and ``output_shapes``.
+
+    A shape is itself a tuple or list, so ``shapes`` follows ``types`` only down to the
+    leaves of ``types`` (``map_structure`` would take a shape ``()`` for structure).
+    """
+    if isinstance(types, tuple):
+        if shapes is not None and (
+            not isinstance(shapes, (tuple, list)) or len(shapes) != len(types)
+        ):
+            raise ValueError(
+                f"from_generator(): output_shapes {shapes!r} does not match the structure of "
+                f"output_types {types!r}"
+            )
+        if shapes is None:
+            shapes = [None] * len(types)
+        specs = [_specs(t, s) for t, s in zip(types, shapes, strict=True)]
+        return type(types)(*specs) if is_namedtuple(types) else tuple(specs)
+    if isinstance(types, dict):
+        if shapes is not None and (not isinstance(shapes, dict) or shapes.keys() != types.keys()):
+            raise ValueError(
+                f"from_generator(): output_shapes {shapes!r} does not match the keys of "
+                f"output_types {types!r}"
+            )
+        return {k: _specs(t, None if shapes is None else shapes[k]) for k, t in types.items()}
+    return TensorSpec(shapes, types)
+
+
 class GeneratorDataset(Dataset):
     _op_name = "from_generator"
 
@@ -70,10 +98,7 @@ class GeneratorDataset(Dataset):
                 f"{type(generator).__name__}; pass the generator function, not a generator object"
             )
         if output_signature is None and output_types is not None:
-            shapes = output_shapes
-            if shapes is None:
-                shapes = map_structure(lambda _: None, output_types)
-            output_signature = map_structure(lambda t, s: TensorSpec(s, t), output_types, shapes)
+            output_signature = _specs(output_types, output_shapes)
         if output_signature is not None:
             for spec in flatten(output_signature):
                 if not isinstance(spec, TensorSpec):

@@ -63,11 +63,22 @@ class IterContext:
     def __init__(self, options: Options, root_pass: int = 0):
         self.options = options.resolved()
         self._counter = itertools.count()
-        self.root: DatasetIterator | None = None
+        # Weak: the root holds this context, so a strong reference would be a cycle that
+        # keeps a dropped iterator (and its workers) alive until the garbage collector runs.
+        self._root: weakref.ref[DatasetIterator] | None = None
         self.root_pass = root_pass
         # Keyed by the dataset object itself: an id() could be reused by a new inner
         # dataset once the old one is freed, and its count would leak into the new one.
         self._passes: weakref.WeakKeyDictionary[Dataset, int] = weakref.WeakKeyDictionary()
+
+    @property
+    def root(self) -> DatasetIterator | None:
+        """The iterator the user holds (the root of the tree), if it still exists."""
+        return self._root() if self._root is not None else None
+
+    @root.setter
+    def root(self, node: DatasetIterator) -> None:
+        self._root = weakref.ref(node)
 
     def take_pass(self, dataset: Dataset) -> list[int]:
         """A pass id for a new iterator of ``dataset``: ``[root pass, k]``.

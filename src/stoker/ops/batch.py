@@ -57,6 +57,11 @@ class BatchDataset(UnaryDataset):
         return batch_at
 
     def _make_iterator(self, ctx: IterContext) -> DatasetIterator:
+        if self._num_parallel_calls is not None:
+            # Loaded lazily: the parallel engine is only imported when used.
+            from stoker.ops._parallel_batch import ParallelBatchIterator
+
+            return ParallelBatchIterator(ctx, self)
         return _BatchIterator(ctx, self)
 
 

@@ -1,0 +1,169 @@
+"""The one interface every executor serves: submit chunks, poll for completions.
+
+A parallel stage hands an executor *chunks*: lists of ``(index, element)`` pairs to run
+through the stage's element function (``MapDataset.element_fn(pass_id)``: index and pass
+feed ``random_map``'s per-element generator). The executor computes them wherever it runs
+code, in a shared thread pool (:mod:`stoker.exec.threads`), in worker processes
+(:mod:`stoker.exec.processes`), inline, or (later) on a cluster, and hands back one
+:class:`Completion` per chunk, in whatever order they finish. Ordering, buffering and
+checkpoints belong to the stage, not to the executor, so every executor behaves the same.
+
+An element whose function raised comes back as a :class:`Failure` holding the exception,
+in its place in the chunk; the other elements of the chunk are still computed.
+"""
+
+from __future__ import annotations
+
+import abc
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+__all__ = ["Completion", "ElementFnSpec", "Executor", "Failure", "InlineExecutor", "run_chunk"]
+
+#: ``f(index, element) -> output``.
+ElementFn = Callable[[int, Any], Any]
+
+
+class ElementFnSpec(Protocol):
+    """Makes the element function of one pass (``MapDataset`` is one)."""
+
+    def element_fn(self, pass_id: list[int]) -> ElementFn: ...
+
+
+class Failure:
+    """Stands in for the output of an element whose function raised."""
+
+    __slots__ = ("exc",)
+
+    def __init__(self, exc: BaseException):
+        self.exc = exc
+
+    def __repr__(self) -> str:
+        return f"Failure({self.exc!r})"
+
+
+class Completion:
+    """The outputs of one chunk, with how long it took.
+
+    Attributes:
+        tag: The tag the chunk was submitted with.
+        results: One output (or :class:`Failure`) per element, in the chunk's order.
+        busy_s: Wall time spent computing the chunk. [Unit: second]
+        cpu_s: CPU time of the thread or process that computed it. [Unit: second]
+        start: ``time.perf_counter()`` when the chunk started (same clock in every thread
+            of this process; ``0.0`` when computed elsewhere). [Unit: second]
+        nbytes: Bytes of array data the results hold, when the executor moved them
+            (processes); ``0`` otherwise. [Unit: byte]
+    """
+
+    __slots__ = ("busy_s", "cpu_s", "nbytes", "results", "start", "tag")
+
+    def __init__(
+        self,
+        tag: int,
+        results: list[Any],
+        busy_s: float,
+        cpu_s: float,
+        start: float = 0.0,
+        nbytes: int = 0,
+    ):
+        self.tag = tag
+        self.results = results
+        self.busy_s = busy_s
+        self.cpu_s = cpu_s
+        self.start = start
+        self.nbytes = nbytes
+
+    def __repr__(self) -> str:
+        return f"<Completion tag={self.tag} n={len(self.results)} busy={self.busy_s:.6f}s>"
+
+
+def run_chunk(
+    fn: ElementFn, tag: int, items: Sequence[tuple[int, Any]], clock: Callable[[], float]
+) -> Completion:
+    """Compute one chunk; ``clock`` is the CPU clock (thread or process time)."""
+    start = time.perf_counter()
+    cpu = clock()
+    out: list[Any] = []
+    append = out.append
+    for index, element in items:
+        try:
+            append(fn(index, element))
+        except BaseException as e:  # delivered to the consumer, never lost
+            append(Failure(e))
+    return Completion(tag, out, time.perf_counter() - start, clock() - cpu, start)
+
+
+class Executor(abc.ABC):
+    """Where a stage's element function runs.
+
+    Use from one thread (the stage's consumer). ``submit`` never blocks for long;
+    ``poll`` waits at most ``timeout`` and raises :class:`~stoker.errors.WorkerError` when
+    the executor can no longer compute (a worker process died).
+    """
+
+    #: ``"inline"``, ``"thread"`` or ``"process"``.
+    kind = "executor"
+
+    def __init__(self) -> None:
+        self.in_flight = 0  # chunks submitted and not yet returned by poll()
+
+    @property
+    @abc.abstractmethod
+    def slots(self) -> int:
+        """Chunks worth keeping in flight so no worker idles."""
+
+    def ready(self) -> bool:
+        """False while workers are still starting (a submit would wait for them)."""
+        return True
+
+    @abc.abstractmethod
+    def submit(self, tag: int, pass_id: list[int], items: list[tuple[int, Any]]) -> None:
+        """Start computing ``items`` with the element function of pass ``pass_id``."""
+
+    @abc.abstractmethod
+    def poll(self, timeout: float) -> list[Completion]:
+        """Completions that arrived, waiting up to ``timeout`` seconds for the first one."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Stop; idempotent. Chunks in flight are dropped."""
+
+    def release(self) -> None:
+        """Give workers back for reuse (after a finished pass); default: :meth:`close`."""
+        self.close()
+
+
+class InlineExecutor(Executor):
+    """Computes each chunk in ``submit``, on the caller's thread: no hand-off cost."""
+
+    kind = "inline"
+
+    def __init__(self, spec: ElementFnSpec):
+        super().__init__()
+        self._spec = spec
+        self._fns: dict[tuple[int, ...], ElementFn] = {}
+        self._done: list[Completion] = []
+
+    @property
+    def slots(self) -> int:
+        return 1
+
+    def submit(self, tag: int, pass_id: list[int], items: list[tuple[int, Any]]) -> None:
+        key = tuple(pass_id)
+        fn = self._fns.get(key)
+        if fn is None:
+            fn = self._fns[key] = self._spec.element_fn(list(pass_id))
+        self._done.append(run_chunk(fn, tag, items, time.thread_time))
+        self.in_flight += 1
+
+    def poll(self, timeout: float) -> list[Completion]:
+        del timeout
+        done, self._done = self._done, []
+        self.in_flight -= len(done)
+        return done
+
+    def close(self) -> None:
+        self._done = []
+        self.in_flight = 0

@@ -1,0 +1,246 @@
+"""Does a function hold the GIL? Measure it on the first elements, then pick an executor.
+
+``map(executor="auto")`` runs its first elements through the thread pool in two phases:
+
+1. **alone**: one call at a time. Gives the wall time of a call and its CPU time
+   (``time.thread_time``). A call whose CPU time is well below its wall time waits (on
+   I/O, a lock, a sleep): threads serve it, and many may wait at once.
+2. **in pairs**: two calls started together on two threads. If the function releases the
+   GIL, the pair takes about as long as one call alone; if it holds it, twice as long.
+   ``speedup = 2 * alone / pair`` is what a second thread buys. Single calls and pairs
+   alternate, and medians are compared, so a busy moment on a shared machine does not
+   decide.
+
+:func:`decide` turns the measurements into a :class:`Decision`. It is a pure function, so
+tests drive it with made-up numbers. The probe's elements are real elements: their outputs
+are delivered, nothing is computed twice.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import statistics
+from typing import Any
+
+import numpy as np
+
+__all__ = ["Decision", "GilProbe", "decide", "nbytes_of"]
+
+#: Calls cheaper than this are run inline: handing one to a thread costs about as much.
+INLINE_BELOW_S = 30e-6
+#: CPU time below this share of wall time means the call mostly waits.
+WAITING_CPU_SHARE = 0.5
+#: Two threads must beat one by this factor to count as releasing the GIL. The partly
+#: GIL-bound NumPy map of our benchmarks reaches 1.48, which processes beat (2.05x).
+THREAD_SPEEDUP = 1.7
+#: What moving one element to a worker and back costs the parent (pickling, a socket
+#: round trip shared by a chunk), and the copy speed of shared memory, on our machine.
+PROCESS_OVERHEAD_S = 40e-6
+SHM_BYTES_PER_S = 2.5e9
+
+# Phase lengths: enough calls for a stable mean, bounded in time for slow functions.
+_ALONE_MIN_CALLS, _ALONE_MAX_CALLS, _ALONE_MIN_S, _ALONE_MAX_S = 3, 16, 5e-3, 0.1
+_PAIRS_MIN, _PAIRS_MAX, _PAIRS_MIN_S, _PAIRS_MAX_S = 3, 16, 10e-3, 0.2
+
+
+@dataclasses.dataclass(frozen=True)
+class Decision:
+    """The executor chosen for a stage and why.
+
+    Attributes:
+        executor: ``"inline"``, ``"thread"`` or ``"process"``.
+        reason: One sentence a user can read in the stats.
+        call_s: Mean wall time of a call alone. [Unit: second]
+        cpu_share: CPU time / wall time of a call alone.
+        speedup: Throughput of two threads over one (``None`` if not measured).
+        waiting: The calls mostly wait, so concurrency may exceed the core count.
+    """
+
+    executor: str
+    reason: str
+    call_s: float
+    cpu_share: float
+    speedup: float | None = None
+    waiting: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def decide(
+    call_s: float,
+    cpu_s: float,
+    speedup: float | None,
+    cpu_budget: int,
+    bytes_per_element: int = 0,
+    picklable: bool = True,
+) -> Decision:
+    """Pick an executor from probe measurements (see the module docstring)."""
+    share = cpu_s / call_s if call_s > 0 else 1.0
+    us = call_s * 1e6
+    if call_s < INLINE_BELOW_S:
+        return Decision(
+            "inline",
+            f"a call takes {us:.1f} us, less than a hand-off to a thread costs: inline wins",
+            call_s,
+            share,
+            speedup,
+        )
+    if share < WAITING_CPU_SHARE:
+        return Decision(
+            "thread",
+            f"a call waits most of its {us:.0f} us (CPU {share:.0%} of wall time): threads, "
+            "and concurrency is not capped at the core count",
+            call_s,
+            share,
+            speedup,
+            waiting=True,
+        )
+    if cpu_budget < 2 or speedup is None:
+        return Decision(
+            "thread",
+            f"one call at a time (CPU budget or num_parallel_calls {cpu_budget}): no second "
+            "core to use",
+            call_s,
+            share,
+            speedup,
+        )
+    if speedup >= THREAD_SPEEDUP:
+        return Decision(
+            "thread",
+            f"releases the GIL: two threads run {speedup:.2f}x one",
+            call_s,
+            share,
+            speedup,
+        )
+    overhead = PROCESS_OVERHEAD_S + 2 * bytes_per_element / SHM_BYTES_PER_S
+    process_speedup = cpu_budget * call_s / (call_s + overhead)
+    if not picklable:
+        return Decision(
+            "thread",
+            f"holds the GIL (two threads: {speedup:.2f}x) but cannot be pickled for a "
+            "worker process; staying on threads",
+            call_s,
+            share,
+            speedup,
+        )
+    if process_speedup <= speedup:
+        return Decision(
+            "thread",
+            f"holds the GIL partly (two threads: {speedup:.2f}x), but moving "
+            f"{bytes_per_element} bytes per element to processes would cost more",
+            call_s,
+            share,
+            speedup,
+        )
+    return Decision(
+        "process",
+        f"holds the GIL: two threads run {speedup:.2f}x one; {cpu_budget} processes "
+        f"should reach ~{process_speedup:.1f}x",
+        call_s,
+        share,
+        speedup,
+    )
+
+
+def nbytes_of(x: Any) -> int:
+    """Bytes of the arrays, bytes and strings in an element (nested tuples/dicts/lists)."""
+    if isinstance(x, np.ndarray):
+        return int(x.nbytes)
+    if isinstance(x, (bytes, bytearray, str)):
+        return len(x)
+    if isinstance(x, (tuple, list)):
+        return sum(nbytes_of(v) for v in x)
+    if isinstance(x, dict):
+        return sum(nbytes_of(v) for v in x.values())
+    return 8
+
+
+class GilProbe:
+    """Collects the two phases' measurements; the stage feeds it and asks what to do next.
+
+    Args:
+        cpu_budget: Cores the stage may use.
+    """
+
+    def __init__(self, cpu_budget: int):
+        self.cpu_budget = cpu_budget
+        self.alone: list[tuple[float, float]] = []  # (wall, cpu) per call
+        self.pairs: list[float] = []  # wall time of each pair, start to last end
+        self.nbytes = 0
+        self.picklable = True
+        self._pair_open: dict[int, list[tuple[float, float]]] = {}
+
+    @property
+    def phase(self) -> str:
+        """What to run next: ``"alone"``, ``"pairs"``, or ``"done"``.
+
+        After a few calls alone (are calls cheap? do they wait?), single calls and pairs
+        alternate, so both see the same machine: on a shared machine the load changes
+        from one moment to the next, and comparing calls alone measured while it was
+        busy with pairs measured while it was idle would invent a speedup.
+        """
+        alone_done = self._alone_done()
+        if len(self.alone) < _ALONE_MIN_CALLS or (self._skip_pairs() and not alone_done):
+            return "alone"
+        if self._skip_pairs():
+            return "done"
+        pairs_done = self._pairs_done()
+        if alone_done and pairs_done:
+            return "done"
+        behind = len(self.pairs) < len(self.alone) - _ALONE_MIN_CALLS + 1
+        return "pairs" if (behind and not pairs_done) or alone_done else "alone"
+
+    def _alone_done(self) -> bool:
+        n = len(self.alone)
+        total = sum(w for w, _ in self.alone)
+        return (
+            n >= _ALONE_MAX_CALLS
+            or total >= _ALONE_MAX_S
+            or (n >= _ALONE_MIN_CALLS and total >= _ALONE_MIN_S)
+        )
+
+    def _skip_pairs(self) -> bool:
+        call_s, cpu_s = self._means()
+        return (
+            self.cpu_budget < 2
+            or call_s < INLINE_BELOW_S
+            or (call_s > 0 and cpu_s / call_s < WAITING_CPU_SHARE)
+        )
+
+    def _pairs_done(self) -> bool:
+        n = len(self.pairs)
+        total = sum(self.pairs)
+        return (
+            n >= _PAIRS_MAX or total >= _PAIRS_MAX_S or (n >= _PAIRS_MIN and total >= _PAIRS_MIN_S)
+        )
+
+    def _means(self) -> tuple[float, float]:
+        """Median wall and CPU time of a call alone: a call the OS preempted (a noisy
+        machine) must not decide for all of them."""
+        if not self.alone:
+            return 0.0, 0.0
+        return (
+            statistics.median(w for w, _ in self.alone),
+            statistics.median(c for _, c in self.alone),
+        )
+
+    def add_alone(self, wall: float, cpu: float) -> None:
+        self.alone.append((wall, cpu))
+
+    def add_pair_member(self, pair: int, start: float, wall: float) -> None:
+        """One call of pair ``pair`` finished; the pair counts when both have."""
+        members = self._pair_open.setdefault(pair, [])
+        members.append((start, start + wall))
+        if len(members) == 2:
+            del self._pair_open[pair]
+            self.pairs.append(max(e for _, e in members) - min(s for s, _ in members))
+
+    def decision(self) -> Decision:
+        call_s, cpu_s = self._means()
+        speedup = None
+        if self.pairs:
+            # Two threads cannot do more than twice the work: above that is noise.
+            speedup = min(2.0, 2 * call_s / max(statistics.median(self.pairs), 1e-9))
+        n = max(1, len(self.alone))
+        return decide(call_s, cpu_s, speedup, self.cpu_budget, self.nbytes // n, self.picklable)

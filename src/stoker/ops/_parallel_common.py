@@ -1,0 +1,138 @@
+"""What the parallel ops share: a checkpointable cursor over their input.
+
+Parallel stages pull elements ahead of the consumer, so their input's *current* position
+is not the one to save: a checkpoint must hold the position as of the last element the
+consumer received, and elements in flight are recomputed after a restore, never stored.
+
+:class:`InputCursor` numbers every pull (``seq``) and keeps sparse snapshots of the input
+(``snapshot(input)`` before pull ``seq``). The position before any ``seq`` is then "the
+last snapshot at or before it, plus ``skip`` pulls", and a restore re-pulls (and drops)
+those ``skip`` elements. A snapshot is taken once the time spent pulling since the last
+one reaches :data:`SNAPSHOT_WORK_RATIO` times what a snapshot costs: the overhead stays
+under 5% of the pulling work, and a restore re-does at most about twenty snapshots'
+worth of it. Cheap inputs are snapshotted rarely, expensive ones often.
+
+A cursor is used from one thread at a time (whichever thread pulls); the snapshots it
+keeps may be read from another under the owner's lock.
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from typing import Any
+
+from stoker.errors import CheckpointError
+from stoker.iterator import DatasetIterator, saved, snapshot
+
+__all__ = ["SNAPSHOT_WORK_RATIO", "InputCursor"]
+
+#: Snapshot once pulling has cost this many times a snapshot since the last one.
+SNAPSHOT_WORK_RATIO = 20.0
+#: And at least this often, so the marks never span more than this many pulls.
+_MAX_INTERVAL = 4096
+
+
+class InputCursor:
+    """Pulls from ``node``, numbering pulls and keeping snapshots for checkpoints."""
+
+    __slots__ = ("__weakref__", "_cost", "_lock", "_marks", "_since", "_work", "node", "seq")
+
+    def __init__(self, node: DatasetIterator):
+        self.node = node
+        self.seq = 0  # pulls so far that returned an element or raised (not StopIteration)
+        self._marks: collections.deque[tuple[int, Any]] = collections.deque()
+        self._work = 0.0  # seconds spent pulling since the last mark
+        self._cost = 0.0  # seconds the last snapshot took
+        self._since = 0  # pulls since the last mark
+        self._lock = threading.Lock()  # guards _marks: position() may run on another thread
+
+    def mark(self) -> None:
+        """Snapshot the input now (before pull ``seq``)."""
+        start = time.perf_counter()
+        snap = snapshot(self.node)
+        with self._lock:
+            self._marks.append((self.seq, snap))
+        self._cost = time.perf_counter() - start
+        self._work = 0.0
+        self._since = 0
+
+    def pull(self) -> Any:
+        """The next input element. Input errors count as a pull and propagate."""
+        if (
+            not self._marks
+            or self._work >= SNAPSHOT_WORK_RATIO * self._cost
+            or self._since >= _MAX_INTERVAL
+        ):
+            self.mark()
+        start = time.perf_counter()
+        try:
+            x = next(self.node)
+        except StopIteration:
+            raise
+        except Exception:
+            self.seq += 1
+            self._since += 1
+            self._work += time.perf_counter() - start
+            raise
+        self._work += time.perf_counter() - start
+        self.seq += 1
+        self._since += 1
+        return x
+
+    def position(self, seq: int) -> tuple[Any, int]:
+        """``(input state, skip)``: the input's position before pull ``seq``.
+
+        Raises:
+            CheckpointError: The input cannot save its position.
+        """
+        with self._lock:
+            marks = list(self._marks)
+        if not marks:
+            if seq != self.seq:  # pragma: no cover - marks exist once anything was pulled
+                raise CheckpointError("no snapshot of the input to restore from")
+            return self.node.get_state(), 0
+        for mark_seq, snap in reversed(marks):
+            if mark_seq <= seq:
+                return saved(snap), seq - mark_seq
+        raise CheckpointError(  # pragma: no cover - marks are pruned only below the frontier
+            f"no snapshot of the input at or before pull {seq}"
+        )
+
+    @property
+    def has_marks(self) -> bool:
+        return bool(self._marks)
+
+    def forget_all(self) -> None:
+        """Drop every snapshot: the caller pulls directly and saves ``node.get_state()``
+        (valid while nothing pulled is undelivered)."""
+        with self._lock:
+            self._marks.clear()
+
+    def forget_before(self, seq: int) -> None:
+        """Drop snapshots no checkpoint at or after pull ``seq`` needs."""
+        marks = self._marks
+        if len(marks) > 1 and marks[1][0] <= seq:
+            with self._lock:
+                while len(marks) > 1 and marks[1][0] <= seq:
+                    marks.popleft()
+
+    def restore(self, state: Any, skip: int) -> None:
+        """Position the input at ``state`` plus ``skip`` pulls; numbering restarts at 0."""
+        self.node.set_state(state)
+        for done in range(int(skip)):
+            try:
+                next(self.node)
+            except StopIteration:
+                raise CheckpointError(
+                    f"the input ended after {done} of the {skip} elements the state says "
+                    "were pulled; the state does not fit this pipeline"
+                ) from None
+            except Exception:
+                pass  # an error the consumer already received before the checkpoint
+        self.seq = 0
+        with self._lock:
+            self._marks.clear()
+        self._work = 0.0
+        self._since = 0

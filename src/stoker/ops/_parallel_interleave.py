@@ -1,0 +1,564 @@
+"""``interleave(num_parallel_calls=...)``: inner datasets read ahead on the thread pool.
+
+The order is the sequential interleave's (:mod:`stoker.ops.interleave`), which this
+module replays step by step; only *where* elements come from changes. Each open input
+(a *slot*) has a small buffer that a pool task fills from its inner iterator, and the
+next ``cycle_length`` input elements are opened ahead (*futures*, as tf.data's parallel
+interleave does): ``map_func`` runs on the pool and their first elements are read before
+the cycle reaches them, so a new file's latency hides behind the current ones.
+
+Threads: at most ``num_parallel_calls`` tasks run at once (each fills one buffer, up to
+:data:`_BUFFER_MIN` elements or ``2 * block_length``, then ends). An inner iterator is only
+touched by one task at a time, the outer input only by the consumer's thread. Inner
+iterators are made on the consumer's thread in input order, so pass numbering (random
+ops in inner datasets) matches the sequential op.
+
+``deterministic=False`` skips a slot whose buffer is empty for one that has elements;
+each slot's own elements stay in order.
+
+Checkpoints use the sequential op's format, plus a ``skip`` per slot: the inner
+iterator's position as of its last *delivered* element is a snapshot plus ``skip``
+pulls (:class:`~stoker.ops._parallel_common.InputCursor`); buffered elements and futures
+are recomputed after a restore. A sequential ``interleave`` state restores here too.
+"""
+
+from __future__ import annotations
+
+import collections
+import functools
+import threading
+import time
+import weakref
+from typing import Any
+
+from stoker.dataset import Dataset
+from stoker.errors import CheckpointError
+from stoker.exec.threads import POOL
+from stoker.iterator import DatasetIterator, IteratorState, IterContext, State, saved, snapshot
+from stoker.ops._common import annotate, call, func_name, stop_iteration_error
+from stoker.ops._parallel_common import InputCursor
+from stoker.ops.interleave import InterleaveDataset, make_inner
+from stoker.options import AUTOTUNE
+from stoker.stats import stats_for
+
+__all__ = ["ParallelInterleaveIterator"]
+
+_POLL_S = 0.1
+#: Elements each slot's buffer holds (at least; ``2 * block_length`` if larger).
+_BUFFER_MIN = 8
+#: How long close() and set_state() wait for running tasks. [Unit: second]
+_STOP_TIMEOUT_S = 5.0
+_RESTORE_TIMEOUT_S = 300.0
+
+_VALUE, _ERROR, _END = 0, 1, 2
+
+
+class _Shared:
+    """What pool tasks hold: the condition, counters and every live slot (for cleanup)."""
+
+    def __init__(self) -> None:
+        self.cond = threading.Condition(threading.Lock())
+        self.running = 0
+        self.stop = False
+        # Weak: a strong set would keep the iterator alive (slot -> inner iterator -> its
+        # IterContext -> every node) from the finalizer that is meant to notice it is gone.
+        self.slots: weakref.WeakSet[_Slot] = weakref.WeakSet()
+        self.lease: int | None = None
+
+    def shutdown(self, timeout: float = _STOP_TIMEOUT_S) -> bool:
+        """Stop tasks, close idle inner iterators, give the pool back. True if all stopped."""
+        with self.cond:
+            self.stop = True
+            self.cond.notify_all()
+            deadline = time.monotonic() + timeout
+            while self.running and time.monotonic() < deadline:
+                self.cond.wait(min(_POLL_S, max(0.0, deadline - time.monotonic())))
+            stopped = self.running == 0
+            idle = [s for s in list(self.slots) if not s.busy]
+            self.slots.clear()
+        for slot in idle:
+            slot.close()
+        lease, self.lease = self.lease, None
+        if lease is not None:
+            POOL.release(lease, join=stopped)
+        return stopped
+
+
+class _Slot:
+    """An input element: its inner iterator once opened, and its buffer."""
+
+    __slots__ = (
+        "__weakref__",
+        "before",
+        "buffer",
+        "busy",
+        "closed",
+        "cursor",
+        "dataset",
+        "element",
+        "ended",
+        "error",
+        "frontier",
+        "it",
+        "opened",
+        "ordinal",
+        "own_error",
+        "queued",
+    )
+
+    def __init__(self, ordinal: int, element: Any, before: Any):
+        self.ordinal = ordinal
+        self.element = element
+        self.before = before  # the outer input's snapshot before this element was pulled
+        self.dataset: Any = None
+        self.opened = False  # map_func has run (dataset or error set)
+        self.error: BaseException | None = None
+        self.own_error = False  # error is stoker's own (already names the stage)
+        self.it: DatasetIterator | None = None
+        self.cursor: InputCursor | None = None
+        self.buffer: collections.deque[tuple[int, int, Any]] = collections.deque()
+        self.busy = False  # a task owns the inner iterator
+        self.queued = False
+        self.ended = False  # the buffer holds (or held) the END item
+        self.closed = False
+        self.frontier = 0  # seq of the first element not delivered
+
+    def close(self) -> None:
+        self.closed = True
+        it, self.it = self.it, None
+        self.buffer.clear()
+        if it is not None:
+            it.close()
+
+
+def _open_task(shared: _Shared, slot: _Slot, fn: Any) -> None:
+    it = None
+    try:
+        if not shared.stop:
+            try:
+                slot.dataset = call(fn, slot.element)
+            except BaseException as e:  # delivered to the consumer, never lost
+                slot.error = e
+    finally:
+        with shared.cond:
+            slot.opened = True
+            slot.element = None
+            it = _task_done(shared, slot)
+    if it is not None:
+        it.close()
+
+
+def _fill_task(shared: _Shared, slot: _Slot, capacity: int) -> None:
+    cursor = slot.cursor
+    it = None
+    try:
+        while cursor is not None and not shared.stop:
+            seq = cursor.seq
+            last = False
+            try:
+                item = (seq, _VALUE, cursor.pull())
+            except StopIteration:
+                item, last = (seq, _END, None), True
+            except Exception as e:
+                item = (seq, _ERROR, e)
+            except BaseException as e:  # KeyboardInterrupt from below: deliver, then stop
+                item, last = (seq, _ERROR, e), True
+            with shared.cond:
+                slot.buffer.append(item)
+                shared.cond.notify_all()
+                if last:
+                    slot.ended = True
+                    return
+                if len(slot.buffer) >= capacity:
+                    return
+            item = None  # type: ignore[assignment]
+    finally:
+        with shared.cond:
+            it = _task_done(shared, slot)
+        if it is not None:
+            it.close()
+
+
+def _task_done(shared: _Shared, slot: _Slot) -> DatasetIterator | None:
+    """Under ``shared.cond``: the task gives the slot back.
+
+    Returns:
+        The inner iterator, for the task to close (outside the lock), if the slot was
+        retired or the iterator stopped while the task owned it.
+    """
+    slot.busy = False
+    shared.running -= 1
+    shared.cond.notify_all()
+    if shared.stop or slot.closed:
+        shared.slots.discard(slot)
+        slot.closed = True
+        it, slot.it = slot.it, None
+        return it
+    return None
+
+
+class ParallelInterleaveIterator(DatasetIterator):
+    """See the module docstring."""
+
+    OP = "parallel_interleave"
+
+    def __init__(self, ctx: IterContext, ds: InterleaveDataset):
+        self._input = ds._input._make_iterator(ctx)
+        super().__init__(ctx, ds, (self._input,))
+        self._ds = ds
+        self._ctx_ = ctx
+        opts = ctx.options
+        det = ds._deterministic if ds._deterministic is not None else opts.deterministic
+        self._deterministic = bool(det)
+        npc = ds._num_parallel_calls
+        cycle = ds._cycle_length
+        self._limit = cycle if npc is None or npc == AUTOTUNE else max(1, int(npc))
+        self._capacity = max(_BUFFER_MIN, 2 * ds._block_length)
+        self._max_threads = int(opts.cpu_budget or 1) + int(opts.io_concurrency or 64)
+        self._slots: list[_Slot | None] = [None] * cycle
+        self._futures: collections.deque[_Slot] = collections.deque()
+        self._made = 0  # futures from the left whose iterator is made (or failed)
+        self._wanted: collections.deque[_Slot] = collections.deque()
+        self._cycle = 0
+        self._block = 0
+        self._skips = 0  # deterministic=False: slots passed over since the last delivery
+        self._end = False  # the cycle saw the input end (the sequential op's flag)
+        self._input_end = False  # pulling futures met the end of the input
+        self._input_error: tuple[BaseException, Any] | None = None  # held until its turn
+        self._open = 0
+        self._pulled = 0  # ordinals that entered the cycle
+        self._next_ordinal = 0  # ordinals pulled (cycle + futures)
+        self._shared = _Shared()
+        self._finalizer = weakref.finalize(self, self._shared.shutdown, 0.0)
+        self.stats = stats_for(opts, self.stage)
+
+    # -- scheduling ------------------------------------------------------------------------
+
+    def _start(self) -> None:
+        self.lifecycle = IteratorState.RUNNING
+        self._shared.lease = POOL.lease(max(self._max_threads, self._limit))
+
+    def _dispatch(self) -> None:
+        """Under the condition: start queued work while fewer than the limit run."""
+        shared = self._shared
+        wanted = self._wanted
+        while wanted and shared.running < self._limit:
+            slot = wanted.popleft()
+            slot.queued = False
+            if slot.closed or slot.busy or shared.stop:
+                continue
+            if slot.it is None:
+                if slot.opened:
+                    continue
+                task: Any = (_open_task, shared, slot, self._ds._fn)
+            elif slot.ended or len(slot.buffer) >= self._capacity:
+                continue
+            else:
+                task = (_fill_task, shared, slot, self._capacity)
+            slot.busy = True
+            shared.running += 1
+            POOL.submit(functools.partial(*task))
+
+    def _want(self, slot: _Slot, urgent: bool = False) -> None:
+        if slot.queued or slot.busy or slot.closed or slot.ended:
+            return
+        if slot.it is not None and len(slot.buffer) > self._capacity // 2:
+            return
+        slot.queued = True
+        if urgent:
+            self._wanted.appendleft(slot)
+        else:
+            self._wanted.append(slot)
+
+    def _top_up_futures(self) -> None:
+        """Pull input elements ahead (consumer thread only) and queue their opening."""
+        while (
+            len(self._futures) < len(self._slots)
+            and not self._input_end
+            and self._input_error is None
+        ):
+            before = snapshot(self._input)
+            try:
+                element = next(self._input)
+            except StopIteration:
+                self._input_end = True
+                return
+            except Exception as e:
+                self._input_error = (e, before)
+                return
+            slot = _Slot(self._next_ordinal, element, before)
+            self._next_ordinal += 1
+            self._futures.append(slot)
+            with self._shared.cond:
+                self._shared.slots.add(slot)
+                self._want(slot)
+
+    def _make_ready_iterators(self) -> None:
+        """Make inner iterators for opened futures, in input order (consumer thread)."""
+        futures = self._futures
+        while self._made < len(futures):
+            slot = futures[self._made]
+            if slot.it is None and slot.error is None and not slot.opened:
+                return
+            self._made += 1
+            if slot.it is not None or slot.error is not None:
+                continue
+            inner = slot.dataset
+            slot.dataset = None
+            if not isinstance(inner, Dataset):
+                slot.error = TypeError(
+                    f"{self.stage}: {func_name(self._ds._fn)}() must return a stoker Dataset, "
+                    f"got {type(inner).__name__} for input element {slot.ordinal}"
+                )
+                slot.own_error = True
+                continue
+            try:
+                it = inner._make_iterator(self._ctx_)
+            except Exception as e:
+                slot.error = e
+                continue
+            self._attach(slot, it)
+            with self._shared.cond:
+                self._want(slot)
+
+    def _attach(self, slot: _Slot, it: DatasetIterator) -> None:
+        slot.it = it
+        slot.cursor = InputCursor(it)
+        slot.cursor.mark()  # get_state() must never need the iterator itself
+
+    # -- the cycle (the sequential op's loop) ---------------------------------------------
+
+    def __next__(self) -> Any:
+        if self.lifecycle is not IteratorState.RUNNING:
+            if self.lifecycle is IteratorState.CLOSED:
+                raise StopIteration
+            self._start()
+        try:
+            return self._next()
+        except KeyboardInterrupt:
+            self.close()
+            raise
+
+    def _next(self) -> Any:
+        slots = self._slots
+        while not self._end or self._open:
+            self._top_up_futures()
+            self._make_ready_iterators()
+            slot = slots[self._cycle]
+            if slot is not None:
+                item = self._take(slot)
+                if item is None:  # deterministic=False: not ready, try the next slot
+                    self._advance_cycle()
+                    continue
+                seq, kind, value = item
+                if kind == _END:
+                    self._retire(slot)
+                    self._advance_cycle()
+                    continue
+                slot.frontier = seq + 1
+                if slot.cursor is not None:
+                    slot.cursor.forget_before(seq + 1)
+                if kind == _ERROR:
+                    if not isinstance(value, Exception):
+                        self.close()  # KeyboardInterrupt (or SystemExit) from below
+                    raise value
+                self._block += 1
+                if self._block == self._ds._block_length:
+                    self._advance_cycle()
+                self.stats.add(elements=1)
+                return value
+            if not self._end:
+                if self._enter_future():
+                    continue
+                self._end = True
+                continue
+            self._advance_cycle()
+        self._finish()
+        raise StopIteration
+
+    def _take(self, slot: _Slot) -> tuple[int, int, Any] | None:
+        """The slot's next item, waiting for it; with deterministic=False, None if it has
+        none yet and other slots have not all been tried since the last delivery."""
+        cond = self._shared.cond
+        with cond:
+            if not slot.buffer and not self._deterministic:
+                self._want(slot, urgent=True)
+                self._dispatch()
+                if self._skips < len(self._slots):
+                    self._skips += 1
+                    return None
+                # A full round found nothing ready: wait for any buffer to change.
+                self._skips = 0
+                start = time.perf_counter()
+                cond.wait(_POLL_S)
+                self.stats.add_wait(time.perf_counter() - start)
+                if not slot.buffer:
+                    return None
+            self._wait_for(slot)
+            self._skips = 0
+            item = slot.buffer.popleft()
+            self._want(slot, urgent=True)
+            self._dispatch()
+            return item
+
+    def _wait_for(self, slot: _Slot) -> None:
+        """Under the condition: block until ``slot`` has an item."""
+        if slot.buffer:
+            return
+        start = time.perf_counter()
+        while not slot.buffer:
+            self._want(slot, urgent=True)
+            self._dispatch()
+            self._shared.cond.wait(_POLL_S)
+        self.stats.add_wait(time.perf_counter() - start)
+
+    def _enter_future(self) -> bool:
+        """Put the next future in the empty slot at the cycle; False at the input's end."""
+        if not self._futures:
+            if self._input_error is not None:
+                exc, _ = self._input_error
+                self._input_error = None
+                raise exc
+            if self._input_end:
+                return False
+            self._top_up_futures()
+            return True
+        slot = self._futures[0]
+        cond = self._shared.cond
+        if slot.it is None and slot.error is None:
+            start = time.perf_counter()
+            while True:
+                with cond:
+                    if slot.opened:
+                        break
+                    self._want(slot, urgent=True)
+                    self._dispatch()
+                    cond.wait(_POLL_S)
+            self._make_ready_iterators()
+            self.stats.add_wait(time.perf_counter() - start)
+        self._futures.popleft()
+        self._made = max(0, self._made - 1)
+        self._pulled = slot.ordinal + 1
+        if slot.error is not None:
+            with cond:
+                self._shared.slots.discard(slot)
+            slot.close()
+            exc = slot.error
+            if isinstance(exc, StopIteration):
+                raise stop_iteration_error(self.stage, self._ds._fn) from None
+            if not slot.own_error:
+                annotate(exc, self.stage, self._ds._fn, slot.ordinal)
+            raise exc
+        self._slots[self._cycle] = slot
+        self._open += 1
+        return True
+
+    def _retire(self, slot: _Slot) -> None:
+        with self._shared.cond:
+            slot.closed = True
+            self._shared.slots.discard(slot)
+            own = not slot.busy
+        if own:
+            slot.close()
+        self._slots[self._cycle] = None
+        self._open -= 1
+
+    def _advance_cycle(self) -> None:
+        self._block = 0
+        self._cycle = (self._cycle + 1) % len(self._slots)
+
+    def _finish(self) -> None:
+        self._shared.shutdown()
+
+    # -- state -----------------------------------------------------------------------------
+
+    def set_state(self, state: State) -> None:
+        """Restore; also accepts a sequential ``interleave`` state."""
+        if isinstance(state, dict) and state.get("op") == "interleave":
+            state = {**state, "op": self.OP}
+        super().set_state(state)
+
+    def _get_state(self) -> State:
+        open_slots = [s for s in self._slots if s is not None]
+        if open_slots:
+            first = min(open_slots, key=lambda s: s.ordinal)
+            base, input_state = first.ordinal, saved(first.before)
+        elif self._futures:
+            base, input_state = self._pulled, saved(self._futures[0].before)
+        elif self._input_error is not None:
+            base, input_state = self._pulled, saved(self._input_error[1])
+        else:
+            base, input_state = self._pulled, self._input.get_state()
+        out_slots: list[Any] = []
+        for s in self._slots:
+            if s is None:
+                out_slots.append(None)
+                continue
+            assert s.cursor is not None
+            inner, skip = s.cursor.position(s.frontier)
+            out_slots.append({"ordinal": s.ordinal, "state": inner, "skip": skip})
+        return {
+            "input": input_state,
+            "base": base,
+            "pulled": self._pulled,
+            "slots": out_slots,
+            "cycle": self._cycle,
+            "block": self._block,
+            "end": self._end,
+        }
+
+    def _set_state(self, state: State) -> None:
+        slot_states = state["slots"]
+        if len(slot_states) != len(self._slots):
+            raise ValueError(
+                f"state has {len(slot_states)} slots, cycle_length is {len(self._slots)}"
+            )
+        self._reset(_RESTORE_TIMEOUT_S)
+        self._input.set_state(state["input"])
+        base, pulled = int(state["base"]), int(state["pulled"])
+        wanted = {s["ordinal"]: (i, s) for i, s in enumerate(slot_states) if s}
+        for ordinal in range(base, pulled):
+            before = snapshot(self._input)
+            element = next(self._input)
+            if ordinal not in wanted:
+                continue
+            i, s = wanted[ordinal]
+            it = make_inner(self._ctx_, self._ds, element, ordinal, self.stage)
+            slot = _Slot(ordinal, None, before)
+            slot.opened = True
+            cursor = InputCursor(it)
+            cursor.restore(s["state"], int(s.get("skip", 0)))
+            slot.it, slot.cursor = it, cursor
+            cursor.mark()
+            self._slots[i] = slot
+            self._shared.slots.add(slot)
+        self._open = len(wanted)
+        self._pulled = self._next_ordinal = pulled
+        self._cycle = int(state["cycle"])
+        self._block = int(state["block"])
+        self._end = bool(state["end"])
+        self._input_end = self._end
+
+    def _reset(self, timeout: float) -> None:
+        """Stop every task and drop every slot and future; the next next() restarts."""
+        self._finalizer.detach()
+        if not self._shared.shutdown(timeout):
+            raise CheckpointError(
+                f"{self.stage}: interleave tasks still running after {timeout:.0f} s; "
+                "cannot reposition inner iterators under them"
+            )
+        self._shared = _Shared()
+        self._finalizer = weakref.finalize(self, self._shared.shutdown, 0.0)
+        self._slots = [None] * len(self._slots)
+        self._futures.clear()
+        self._made = 0
+        self._wanted.clear()
+        self._input_error = None
+        self._input_end = False
+        self._open = 0
+        if self.lifecycle is IteratorState.RUNNING:
+            self.lifecycle = IteratorState.NOT_STARTED
+
+    def _close(self) -> None:
+        self._finalizer.detach()
+        self._shared.shutdown()

@@ -73,12 +73,10 @@ class InterleaveDataset(UnaryDataset):
 
     def _make_iterator(self, ctx: IterContext) -> DatasetIterator:
         if self._num_parallel_calls is not None:
-            try:
-                from stoker.ops._parallel_interleave import ParallelInterleaveIterator
-            except ImportError:  # pragma: no cover - the parallel engine ships with stoker
-                pass
-            else:
-                return ParallelInterleaveIterator(ctx, self)
+            # Loaded lazily: the parallel engine is only imported when used.
+            from stoker.ops._parallel_interleave import ParallelInterleaveIterator
+
+            return ParallelInterleaveIterator(ctx, self)
         return _InterleaveIterator(ctx, self)
 
 

@@ -83,12 +83,10 @@ class MapDataset(UnaryDataset):
 
     def _make_iterator(self, ctx: IterContext) -> DatasetIterator:
         if self._num_parallel_calls is not None:
-            try:
-                from stoker.ops._parallel_map import ParallelMapIterator
-            except ImportError:  # pragma: no cover - the parallel engine ships with stoker
-                pass
-            else:
-                return ParallelMapIterator(ctx, self)
+            # Loaded lazily: the parallel engine is only imported when used.
+            from stoker.ops._parallel_map import ParallelMapIterator
+
+            return ParallelMapIterator(ctx, self)
         return _MapIterator(ctx, self)
 
 

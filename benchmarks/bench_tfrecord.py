@@ -31,6 +31,7 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
+import stoker
 from stoker.io import TFRecordReader, TFRecordWriter
 
 _LIMIT_CHUNK_BYTES = 16 << 20
@@ -117,6 +118,14 @@ def _stoker_block(
         while block := reader.read_block(block_records):
             count += len(block)
     return count
+
+
+def _stoker_dataset(path: str, compression: str | None = None) -> int:
+    """The user-facing path: ``stoker.TFRecordDataset`` (flat_map over one file)."""
+    n = 0
+    for _ in stoker.TFRecordDataset(path, compression_type=compression):
+        n += 1
+    return n
 
 
 def _count(items: list[bytes]) -> int:
@@ -248,6 +257,7 @@ def main() -> None:
         rows = {
             "limit: f.read() 16 MiB chunks": lambda: _plain_read(plain),
             "stoker record-at-a-time": lambda: _stoker_iter(plain),
+            "stoker TFRecordDataset": lambda: _stoker_dataset(plain),
             "stoker read_block(1024)": lambda: _stoker_block(plain),
             f"stoker read_block({mib_block}) (~1 MiB)": lambda: _stoker_block(
                 plain, block_records=mib_block
@@ -263,6 +273,7 @@ def main() -> None:
             "limit: gzip.open().read()": lambda: _gzip_read(gz),
             "(reference: raw zlib inflate)": lambda: _zlib_read(gz),
             "stoker record-at-a-time": lambda: _stoker_iter(gz, "GZIP"),
+            "stoker TFRecordDataset": lambda: _stoker_dataset(gz, "GZIP"),
             "stoker read_block(1024)": lambda: _stoker_block(gz, "GZIP"),
             f"stoker read_block({mib_block}) (~1 MiB)": lambda: _stoker_block(
                 gz, "GZIP", block_records=mib_block

@@ -116,3 +116,57 @@ def test_executor_close_drops_queued_work_and_releases_the_pool():
     ex.close()
     assert len(ran) <= 2  # at most the running chunk (and one racing it) ran
     assert POOL.threads() == [] or all(not t.is_alive() for t in POOL.threads())
+
+
+def test_executor_caps_running_chunks_and_starts_waiting_ones_itself():
+    # More chunks than `concurrency` may be submitted (up to `capacity`): the extra ones
+    # wait, at most `concurrency` run at once, and a pool thread that finishes a chunk
+    # starts the next waiting one itself, without another submit() or poll().
+    lock = threading.Lock()
+    running, peak = [0], [0]
+    gates = [threading.Event() for _ in range(6)]
+
+    def fn(x):
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        gates[x].wait(10)
+        with lock:
+            running[0] -= 1
+        return x
+
+    ex = ThreadExecutor(_Spec(fn), 2, max_threads=8)
+    try:
+        assert ex.slots == 2 and ex.capacity == 4
+        for tag in range(6):
+            ex.submit(tag, [0, 0], [(tag, tag)])
+        assert ex.in_flight == 6
+        for gate in gates:
+            gate.set()
+        done = _poll_all(ex, 6)
+        assert sorted(c.tag for c in done) == list(range(6))
+        assert peak[0] <= 2
+        # Raising the concurrency lets more run at once from the next submit on.
+        ex.concurrency = 4
+        assert ex.slots == 4 and ex.capacity == 8
+        started = threading.Barrier(4, timeout=10)
+        ex2_gate = threading.Event()
+
+        def wide(x):
+            started.wait()
+            ex2_gate.wait(10)
+            return x
+
+        ex._spec = _Spec(wide)
+        ex._fns.clear()
+        for tag in range(4):
+            ex.submit(10 + tag, [0, 0], [(tag, tag)])
+        ex2_gate.set()
+        wide_done = sorted(_poll_all(ex, 4), key=lambda c: c.tag)
+        assert [c.tag for c in wide_done] == [10, 11, 12, 13]
+        # The barrier (a Failure otherwise) passes only if all four ran at once.
+        assert [c.results for c in wide_done] == [[0], [1], [2], [3]]
+    finally:
+        for gate in gates:
+            gate.set()
+        ex.close()

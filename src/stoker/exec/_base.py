@@ -114,6 +114,12 @@ class Executor(abc.ABC):
     def slots(self) -> int:
         """Chunks worth keeping in flight so no worker idles."""
 
+    @property
+    def capacity(self) -> int:
+        """Chunks :meth:`submit` accepts before the first is polled back (``>= slots``):
+        the extra ones wait in the executor and start the moment a worker frees up."""
+        return self.slots
+
     def ready(self) -> bool:
         """False while workers are still starting (a submit would wait for them)."""
         return True

@@ -18,6 +18,8 @@ the last release and at interpreter exit (:mod:`stoker.exec._shutdown`).
 
 from __future__ import annotations
 
+import collections
+import functools
 import logging
 import queue
 import threading
@@ -206,13 +208,26 @@ POOL = ThreadPool()
 
 
 class _Shared:
-    """What the executor shares with its tasks; tasks never reference the executor."""
+    """What the executor shares with its tasks; tasks never reference the executor.
 
-    __slots__ = ("cancelled", "done")
+    At most ``limit`` chunks run at once. Chunks submitted beyond that wait in
+    ``backlog``, and a pool thread that finishes a chunk takes the next one itself, so a
+    freed call slot is refilled at once, not after the consumer wakes up and submits.
+    """
 
-    def __init__(self) -> None:
+    __slots__ = ("backlog", "cancelled", "done", "limit", "lock", "running")
+
+    def __init__(self, limit: int) -> None:
         self.done: queue.SimpleQueue[Completion] = queue.SimpleQueue()
         self.cancelled = False
+        # Reentrant: a finalizer the gc runs inside a section may close the executor.
+        self.lock = threading.RLock()
+        self.backlog: collections.deque[_Job] = collections.deque()
+        self.running = 0  # runner tasks started and not yet finished
+        self.limit = limit
+
+
+_Job = tuple[ElementFn, int, list[tuple[int, Any]]]
 
 
 class ThreadExecutor(Executor):
@@ -220,7 +235,9 @@ class ThreadExecutor(Executor):
 
     Args:
         spec: Makes the element function of each pass.
-        concurrency: Chunks in flight at once (the stage's ``num_parallel_calls``).
+        concurrency: Chunks computed at once (the stage's ``num_parallel_calls``); more
+            may be submitted, up to :attr:`capacity`: they wait, and a thread that
+            finishes a chunk starts the next one itself.
         max_threads: Bound this stage asks of the pool (CPU budget + I/O concurrency).
         pool: The pool (tests pass their own).
     """
@@ -236,15 +253,28 @@ class ThreadExecutor(Executor):
     ):
         super().__init__()
         self._spec = spec
-        self.concurrency = max(1, concurrency)
+        self._shared = _Shared(max(1, concurrency))
         self._pool = pool or POOL
         self._lease: int | None = self._pool.lease(max(max_threads, self.concurrency))
-        self._shared = _Shared()
         self._fns: dict[tuple[int, ...], ElementFn] = {}
 
     @property
+    def concurrency(self) -> int:
+        """Chunks computed at once; more may be submitted (they wait their turn)."""
+        return self._shared.limit
+
+    @concurrency.setter
+    def concurrency(self, value: int) -> None:
+        self._shared.limit = max(1, int(value))
+
+    @property
     def slots(self) -> int:
-        return self.concurrency
+        return self._shared.limit
+
+    @property
+    def capacity(self) -> int:
+        # One waiting chunk per running one: a call that ends starts the next at once.
+        return 2 * self._shared.limit
 
     def submit(self, tag: int, pass_id: list[int], items: list[tuple[int, Any]]) -> None:
         if self._lease is None:
@@ -254,8 +284,16 @@ class ThreadExecutor(Executor):
         if fn is None:
             fn = self._fns[key] = self._spec.element_fn(list(pass_id))
         shared = self._shared
-        self._pool.submit(lambda: _task(shared, fn, tag, items))
+        job: _Job = (fn, tag, items)
+        start: list[_Job] = []
+        with shared.lock:
+            shared.backlog.append(job)
+            while shared.backlog and shared.running < shared.limit:
+                shared.running += 1
+                start.append(shared.backlog.popleft())
         self.in_flight += 1
+        for first in start:
+            self._pool.submit(functools.partial(_runner, shared, first))
 
     def poll(self, timeout: float) -> list[Completion]:
         done = self._shared.done
@@ -270,14 +308,34 @@ class ThreadExecutor(Executor):
         return out
 
     def close(self, join: bool = True) -> None:
-        self._shared.cancelled = True
+        shared = self._shared
+        with shared.lock:
+            shared.cancelled = True
+            shared.backlog.clear()
         lease, self._lease = self._lease, None
         self.in_flight = 0
         if lease is not None:
             self._pool.release(lease, join=join)
 
 
-def _task(shared: _Shared, fn: ElementFn, tag: int, items: list[tuple[int, Any]]) -> None:
-    if shared.cancelled:
-        return
-    shared.done.put(run_chunk(fn, tag, items, time.thread_time))
+def _runner(shared: _Shared, job: _Job | None) -> None:
+    """Compute ``job``, then the backlog's next chunks while a call slot is free."""
+    try:
+        while job is not None:
+            if shared.cancelled:
+                break
+            fn, tag, items = job
+            shared.done.put(run_chunk(fn, tag, items, time.thread_time))
+            job = None
+            with shared.lock:
+                if shared.backlog and not shared.cancelled and shared.running <= shared.limit:
+                    job = shared.backlog.popleft()
+                else:
+                    shared.running -= 1
+                    return
+    except BaseException:
+        with shared.lock:
+            shared.running -= 1
+        raise
+    with shared.lock:
+        shared.running -= 1

@@ -6,10 +6,13 @@ is only ever touched from this thread), hands them in chunks to an executor
 outputs in input order; ``False`` returns each as soon as it is done, so a slow element
 holds back nothing but itself.
 
-Bounds: at most ``slots`` chunks are in flight (threads: ``num_parallel_calls``;
-processes: two per worker) and at most ``2 * slots * chunk`` elements are pulled and not
-yet delivered. A chunk is one element unless elements are cheap: chunks then grow until
-each costs ~0.2 ms on a thread or ~5 ms in a process, so hand-off overhead stays small.
+Bounds: at most ``capacity`` chunks are in flight (threads: ``2 * num_parallel_calls``,
+at most ``num_parallel_calls`` of them computing, the others queued so that a thread
+which finishes a chunk starts the next at once; processes: two per worker) and at most
+``2 * slots * chunk`` elements (``slots``: ``num_parallel_calls``, or two per worker) are
+pulled and not yet delivered. A chunk is one element unless elements are cheap: chunks
+then grow until each costs ~0.2 ms on a thread or ~5 ms in a process, so hand-off
+overhead stays small.
 
 ``executor="auto"`` measures the function on its first elements (:mod:`stoker.exec._gil`)
 and moves it inline, to threads, or to processes; ``it.executor_info`` and the stats
@@ -391,13 +394,13 @@ class ParallelMapIterator(DatasetIterator):
             self._fill_probe(ex, probe)
             return
         chunk = self._chunk
-        slots = ex.slots
-        window = 2 * slots * chunk
+        capacity = ex.capacity
+        window = 2 * ex.slots * chunk
         pending = self._pending
         while (
             not self._end
             and not self._barrier
-            and ex.in_flight < slots
+            and ex.in_flight < capacity
             and len(pending) + chunk <= window
         ):
             items, seqs = self._pull(chunk)

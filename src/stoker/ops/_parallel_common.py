@@ -26,7 +26,7 @@ from typing import Any
 from stoker.errors import CheckpointError
 from stoker.iterator import DatasetIterator, saved, snapshot
 
-__all__ = ["SNAPSHOT_WORK_RATIO", "InputCursor"]
+__all__ = ["END", "ERROR", "SNAPSHOT_WORK_RATIO", "VALUE", "InputCursor", "pull_outcome"]
 
 #: Snapshot once pulling has cost this many times a snapshot since the last one.
 SNAPSHOT_WORK_RATIO = 20.0
@@ -136,3 +136,25 @@ class InputCursor:
             self._marks.clear()
         self._work = 0.0
         self._since = 0
+
+
+#: Kinds of outcome a background puller hands to the consumer.
+VALUE, ERROR, END = 0, 1, 2
+
+
+def pull_outcome(cursor: InputCursor) -> tuple[tuple[int, int, Any], bool]:
+    """Pull one element on a background thread as ``((seq, kind, payload), last)``.
+
+    An exception is delivered to the consumer at its element's place instead of killing
+    the thread; ``last`` says the puller must stop (the input ended, or a
+    ``KeyboardInterrupt`` came up from below).
+    """
+    seq = cursor.seq
+    try:
+        return (seq, VALUE, cursor.pull()), False
+    except StopIteration:
+        return (seq, END, None), True
+    except Exception as e:
+        return (seq, ERROR, e), False
+    except BaseException as e:  # KeyboardInterrupt from below: deliver, then stop
+        return (seq, ERROR, e), True

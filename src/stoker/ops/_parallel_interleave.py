@@ -36,7 +36,7 @@ from stoker.errors import CheckpointError
 from stoker.exec.threads import POOL
 from stoker.iterator import DatasetIterator, IteratorState, IterContext, State, saved, snapshot
 from stoker.ops._common import annotate, call, func_name, stop_iteration_error
-from stoker.ops._parallel_common import InputCursor
+from stoker.ops._parallel_common import END, ERROR, VALUE, InputCursor, pull_outcome
 from stoker.ops.interleave import InterleaveDataset, make_inner
 from stoker.options import AUTOTUNE
 from stoker.stats import stats_for
@@ -50,7 +50,7 @@ _BUFFER_MIN = 8
 _STOP_TIMEOUT_S = 5.0
 _RESTORE_TIMEOUT_S = 300.0
 
-_VALUE, _ERROR, _END = 0, 1, 2
+_VALUE, _ERROR, _END = VALUE, ERROR, END
 
 
 class _Shared:
@@ -153,16 +153,7 @@ def _fill_task(shared: _Shared, slot: _Slot, capacity: int) -> None:
     it = None
     try:
         while cursor is not None and not shared.stop:
-            seq = cursor.seq
-            last = False
-            try:
-                item = (seq, _VALUE, cursor.pull())
-            except StopIteration:
-                item, last = (seq, _END, None), True
-            except Exception as e:
-                item = (seq, _ERROR, e)
-            except BaseException as e:  # KeyboardInterrupt from below: deliver, then stop
-                item, last = (seq, _ERROR, e), True
+            item, last = pull_outcome(cursor)
             with shared.cond:
                 slot.buffer.append(item)
                 shared.cond.notify_all()

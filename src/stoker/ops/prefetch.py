@@ -28,7 +28,7 @@ from stoker.dataset import Dataset
 from stoker.errors import CheckpointError
 from stoker.iterator import DatasetIterator, IteratorState, IterContext, State
 from stoker.ops._common import UnaryDataset
-from stoker.ops._parallel_common import InputCursor
+from stoker.ops._parallel_common import END, ERROR, VALUE, InputCursor, pull_outcome
 from stoker.options import AUTOTUNE
 from stoker.stats import Recorder, stats_for
 
@@ -44,7 +44,7 @@ _JOIN_TIMEOUT_S = 5.0
 _RESTORE_JOIN_TIMEOUT_S = 300.0
 _TIDY_EVERY = 64
 
-_VALUE, _ERROR, _END = 0, 1, 2
+_VALUE, _ERROR, _END = VALUE, ERROR, END
 
 
 class PrefetchDataset(UnaryDataset):
@@ -101,17 +101,8 @@ def _produce(
             cursor = cursor_ref()
             if cursor is None:
                 return
-            seq = cursor.seq
             start = time.perf_counter()
-            last = False
-            try:
-                item = (seq, _VALUE, cursor.pull())
-            except StopIteration:
-                item, last = (seq, _END, None), True
-            except Exception as e:
-                item = (seq, _ERROR, e)
-            except BaseException as e:  # KeyboardInterrupt from below: deliver, then stop
-                item, last = (seq, _ERROR, e), True
+            item, last = pull_outcome(cursor)
             cursor = None
             stats.add(busy_s=time.perf_counter() - start)
             with cond:

@@ -139,6 +139,19 @@ def _dumps(
         return cloudpickle.dumps(obj, protocol=5, buffer_callback=callback)  # type: ignore[no-any-return]
 
 
+def _dumps_out_of_band(obj: Any) -> tuple[bytes, list[pickle.PickleBuffer]]:
+    """Pickle ``obj``, leaving buffers of ``OOB_MIN_BYTES`` or more out of the payload."""
+    buffers: list[pickle.PickleBuffer] = []
+
+    def out_of_band(buf: pickle.PickleBuffer) -> bool:
+        if buf.raw().nbytes >= OOB_MIN_BYTES:
+            buffers.append(buf)
+            return False
+        return True
+
+    return _dumps(obj, out_of_band, buffers), buffers
+
+
 class Packed:
     """An object whose arrays wait in the sender's ring until the receiver uses it.
 
@@ -214,15 +227,7 @@ class Endpoint:
 
     def send(self, obj: Any) -> None:
         """Send ``obj`` (pickled; falls back to cloudpickle for lambdas and local classes)."""
-        buffers: list[pickle.PickleBuffer] = []
-
-        def out_of_band(buf: pickle.PickleBuffer) -> bool:
-            if buf.raw().nbytes >= OOB_MIN_BYTES:
-                buffers.append(buf)
-                return False
-            return True
-
-        payload = _dumps(obj, out_of_band, buffers)
+        payload, buffers = _dumps_out_of_band(obj)
         raws = [b.raw() for b in buffers]
         payload_in_ring = len(payload) > _INLINE_MAX_BYTES
         if payload_in_ring:
@@ -382,15 +387,7 @@ class Endpoint:
         Returns None (send ``obj`` itself) if it has no large buffer or the ring has no
         room; :meth:`send` then grows the ring for next time.
         """
-        buffers: list[pickle.PickleBuffer] = []
-
-        def out_of_band(buf: pickle.PickleBuffer) -> bool:
-            if buf.raw().nbytes >= OOB_MIN_BYTES:
-                buffers.append(buf)
-                return False
-            return True
-
-        payload = _dumps(obj, out_of_band, buffers)
+        payload, buffers = _dumps_out_of_band(obj)
         ring = self._ring
         if not buffers or ring is None:
             return None

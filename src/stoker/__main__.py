@@ -1,6 +1,7 @@
 """The ``stoker`` command line: ``python -m stoker <command>`` (or ``stoker <command>``).
 
-Commands:
+Each command lives in its own module under :mod:`stoker._cli` (``stoker --help`` lists
+them); ``stoker --version`` prints the installed version.
 
 * ``cache-info FILE [--verify] [--json]``: what a ``Dataset.cache(filename)`` file holds
   (pipeline, fingerprint, element structure, counts) and whether it is intact. Exit
@@ -11,47 +12,25 @@ Commands:
 from __future__ import annotations
 
 import argparse
-import json
+import importlib
 import sys
 from collections.abc import Sequence
 
 __all__ = ["main"]
 
 
-def _cache_info(args: argparse.Namespace) -> int:
-    from stoker.cache import cache_info
-    from stoker.errors import CacheError
-
-    try:
-        info = cache_info(args.file, verify=args.verify)
-    except FileNotFoundError:
-        print(f"stoker cache-info: no such file: {args.file}", file=sys.stderr)
-        return 2
-    except CacheError as e:
-        print(f"stoker cache-info: {e}", file=sys.stderr)
-        return 2
-    if args.json:
-        print(json.dumps(info.to_dict(), indent=2))
-    else:
-        print(info)
-    return 0 if info.valid else 1
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser; each command is a subparser with ``func`` set."""
+    from stoker import __version__
+    from stoker._cli import COMMANDS
+
     parser = argparse.ArgumentParser(
         prog="stoker", description="stoker: an input pipeline that keeps accelerators fed."
     )
+    parser.add_argument("--version", action="version", version=f"stoker {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    info = commands.add_parser(
-        "cache-info",
-        help="show what a cache file holds",
-        description="Show what a Dataset.cache(filename) file holds and whether it is intact.",
-    )
-    info.add_argument("file", help="the cache file")
-    info.add_argument("--verify", action="store_true", help="read every record and check its CRC")
-    info.add_argument("--json", action="store_true", help="print JSON instead of text")
-    info.set_defaults(func=_cache_info)
+    for name in COMMANDS:
+        importlib.import_module(f"stoker._cli.{name}").register(commands)
     return parser
 
 

@@ -11,6 +11,7 @@ import datetime
 import glob
 import os
 import socket
+import stat
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -176,6 +177,7 @@ def remove_stale_temporaries(path: str) -> None:
     # Called with the writer lock held: any temporary file is a dead writer's.
     for tmp in glob.glob(glob.escape(path) + ".tmp-*"):
         try:
-            os.unlink(tmp)
+            if stat.S_ISREG(os.lstat(tmp).st_mode):  # only what a writer could have made
+                os.unlink(tmp)
         except OSError:
             pass

@@ -7,7 +7,7 @@ import os
 from typing import Any
 
 from stoker.cache._codec import describe_spec
-from stoker.cache.format import FORMAT_VERSION, CacheDamaged, CacheReader
+from stoker.cache.format import FORMAT_VERSION, CacheDamaged, CacheReader, resolve_cache_path
 from stoker.errors import CacheError
 
 __all__ = ["CacheInfo", "cache_info"]
@@ -104,7 +104,9 @@ def cache_info(filename: str | os.PathLike[str], verify: bool = False) -> CacheI
 
     Raises:
         FileNotFoundError: There is no file at ``filename``.
-        CacheError: The file is not a stoker cache file.
+        CacheError: ``filename`` is not a stoker cache file (another file, a directory,
+            a device, a FIFO, a socket, a dangling symbolic link); nothing that is not a
+            regular file is opened.
 
     Example::
 
@@ -113,7 +115,7 @@ def cache_info(filename: str | os.PathLike[str], verify: bool = False) -> CacheI
         print(info)  # the report ``python -m stoker cache-info FILE`` prints
     """
     path = os.fspath(filename)
-    size = os.stat(path).st_size
+    size = os.stat(resolve_cache_path(path)).st_size  # refuses a FIFO, a directory...
     try:
         reader = CacheReader(path)
     except CacheDamaged as e:

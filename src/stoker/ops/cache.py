@@ -45,7 +45,13 @@ from stoker.cache._sinks import (
     remove_stale_temporaries,
 )
 from stoker.cache.fingerprint import Fingerprint, fingerprint
-from stoker.cache.format import CacheDamaged, CacheReader, CacheWriter
+from stoker.cache.format import (
+    CacheDamaged,
+    CacheReader,
+    CacheWriter,
+    NotACacheFile,
+    resolve_cache_path,
+)
 from stoker.dataset import Dataset
 from stoker.errors import CacheError, CheckpointError
 from stoker.iterator import DatasetIterator, IterContext, State, saved, snapshot
@@ -72,6 +78,8 @@ class CacheDataset(UnaryDataset):
             raise TypeError(f"cache(): filename={filename!r} must be a str or path")
         self._filename = os.fsdecode(filename)
         self._init_runtime()
+        if self._filename:
+            self._target()  # a directory, device, FIFO... is refused at once
 
     def _init_runtime(self) -> None:
         self._lock = threading.Lock()
@@ -110,10 +118,23 @@ class CacheDataset(UnaryDataset):
         if not sys.is_finalizing():
             warnings.warn(message, UserWarning, stacklevel=4)
 
+    def _target(self) -> str:
+        """The file the cache is read from and renamed to (a symbolic link's target).
+
+        Raises:
+            NotACacheFile: ``filename`` is not a regular file or a free name (see
+                :func:`stoker.cache.format.resolve_cache_path`).
+        """
+        try:
+            return resolve_cache_path(self._filename)
+        except NotACacheFile as e:
+            raise NotACacheFile(f"{e}. Pass another filename to cache().") from None
+
     def _fingerprint(self) -> tuple[str, Fingerprint]:
         fp = self._fp
         if fp is None:
-            fp = self._fp = fingerprint(self._input, ignore_paths=(self._filename,))
+            names = {os.path.abspath(self._filename), os.path.realpath(self._filename)}
+            fp = self._fp = fingerprint(self._input, ignore_paths=tuple(sorted(names)))
             if not fp.known:
                 self._warn(
                     "unknown",
@@ -128,8 +149,8 @@ class CacheDataset(UnaryDataset):
 
     def _file_reader(self) -> CacheReader | None:
         """The complete, matching cache file, or None (it must be computed)."""
-        path = self._filename
         with self._lock:
+            path = self._target()
             try:
                 st = os.stat(path)
             except FileNotFoundError:
@@ -142,9 +163,13 @@ class CacheDataset(UnaryDataset):
                 return self._reader
             key, _ = self._fingerprint()
             try:
-                reader = CacheReader(path)
+                reader = CacheReader(self._filename)
             except FileNotFoundError:
                 return None
+            except NotACacheFile as e:
+                raise NotACacheFile(
+                    f"{e}. Pass another filename to cache(), or delete the file."
+                ) from None
             except CacheDamaged as e:
                 self._warn(("damaged", stat_key), f"{e}; recomputing it from the pipeline")
                 return None
@@ -287,7 +312,7 @@ class _CacheIterator(DatasetIterator):
 
     def _open_file_sink(self) -> FileSink | None:
         ds = self._ds
-        path = ds._filename
+        path = ds._target()
         try:
             lock = try_lock(path + ".lock")
         except OSError as e:

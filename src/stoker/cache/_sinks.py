@@ -111,11 +111,10 @@ class MemorySink:
 
 
 class FileSink:
-    def __init__(self, ds: CacheDataset, lock: WriterLock, writer: CacheWriter, key: str):
+    def __init__(self, ds: CacheDataset, lock: WriterLock, writer: CacheWriter):
         self.ds = ds
         self.lock = lock
         self.writer = writer
-        self.key = key
         self.where = f"cache({ds._filename!r})"
 
     @property
@@ -128,8 +127,12 @@ class FileSink:
 
     def commit(self, start: Any) -> None:
         _, fp = self.ds._fingerprint()
+        # Named files that this pass changed are its outputs, not its inputs: recorded,
+        # and left out of the key (see stoker.cache.fingerprint).
+        outputs = fp.changed()
         meta = {
-            "fingerprint": self.key,
+            "fingerprint": self.ds._key(outputs),
+            "outputs": outputs,
             "fingerprint_known": fp.known,
             "unknown": list(fp.unknown),
             "pipeline": fp.pipeline,

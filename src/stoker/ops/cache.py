@@ -13,7 +13,10 @@ with a warning, and the next pass fills the cache again.
   that only one process holds (:mod:`stoker.cache._lock`; the others read the pipeline
   above for that pass). The file is keyed by a fingerprint of the pipeline above
   (:mod:`stoker.cache.fingerprint`): a file from another pipeline, or a damaged one, is
-  recomputed with a warning, never read.
+  recomputed with a warning, never read. Files named in the pipeline that the filling
+  pass itself changed (a log the map function appends to) are its *outputs*: they are
+  recorded in the file's meta and left out of its key, so a second process reuses the
+  cache; every other named file is an input, and a change to it means a recompute.
 
 Checkpoints. While filling, the state is the input's state and the number of elements
 delivered. A pass restored at element 0 fills the cache; one restored later only reads
@@ -144,8 +147,16 @@ class CacheDataset(UnaryDataset):
                     "be reused by this process; each new process recomputes it. Define "
                     "__stoker_fingerprint__() on those objects, or pass plain values.",
                 )
-        key = fp.digest if fp.known else f"{fp.digest}-process-{_PROCESS_TOKEN}"
-        return key, fp
+        return self._key(()), fp
+
+    def _key(self, outputs: Any) -> str:
+        """The key of a cache file whose filling pass had ``outputs`` (from its meta): the
+        fingerprint without those files (see :mod:`stoker.cache.fingerprint`)."""
+        fp = self._fp
+        assert fp is not None
+        names = [o for o in outputs if isinstance(o, str)] if isinstance(outputs, list) else []
+        digest = fp.key(names)
+        return digest if fp.known else f"{digest}-process-{_PROCESS_TOKEN}"
 
     def _file_reader(self) -> CacheReader | None:
         """The complete, matching cache file, or None (it must be computed)."""
@@ -161,7 +172,7 @@ class CacheDataset(UnaryDataset):
             stat_key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
             if self._reader is not None and self._reader.stat_key == stat_key:
                 return self._reader
-            key, _ = self._fingerprint()
+            self._fingerprint()
             try:
                 reader = CacheReader(self._filename)
             except FileNotFoundError:
@@ -173,6 +184,7 @@ class CacheDataset(UnaryDataset):
             except CacheDamaged as e:
                 self._warn(("damaged", stat_key), f"{e}; recomputing it from the pipeline")
                 return None
+            key = self._key(reader.meta.get("outputs"))
             if reader.fingerprint != key:
                 reader.close()
                 self._warn(
@@ -329,13 +341,13 @@ class _CacheIterator(DatasetIterator):
             if ds._file_reader() is not None:  # another process completed it meanwhile
                 lock.release()
                 return None
-            key, _ = ds._fingerprint()
+            ds._fingerprint()
             remove_stale_temporaries(path)
             writer = CacheWriter(path, f"{path}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
         except BaseException:
             lock.release()
             raise
-        return FileSink(ds, lock, writer, key)
+        return FileSink(ds, lock, writer)
 
     # -- iteration ------------------------------------------------------------------------
 

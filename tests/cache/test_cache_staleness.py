@@ -24,7 +24,7 @@ import pytest
 
 import stoker as sk
 from stoker.cache import cache_info
-from stoker.cache.fingerprint import fingerprint
+from stoker.ops._cache_fingerprint import fingerprint
 
 SRC = str(Path(sk.__file__).resolve().parents[1])
 

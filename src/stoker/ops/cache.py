@@ -12,7 +12,7 @@ with a warning, and the next pass fills the cache again.
   temporary file that is renamed to ``filename`` when the pass completes, under a lock
   that only one process holds (:mod:`stoker.cache._lock`; the others read the pipeline
   above for that pass). The file is keyed by a fingerprint of the pipeline above
-  (:mod:`stoker.cache.fingerprint`): a file from another pipeline, or a damaged one, is
+  (:mod:`stoker.ops._cache_fingerprint`): a file from another pipeline, or a damaged one, is
   recomputed with a warning, never read. Files named in the pipeline that the filling
   pass itself changed (a log the map function appends to) are its *outputs*: they are
   recorded in the file's meta and left out of its key, so a second process reuses the
@@ -40,14 +40,6 @@ import weakref
 from typing import Any
 
 from stoker.cache._lock import try_lock
-from stoker.cache._sinks import (
-    FileSink,
-    MemorySink,
-    StopWriting,
-    abandon,
-    remove_stale_temporaries,
-)
-from stoker.cache.fingerprint import Fingerprint, fingerprint
 from stoker.cache.format import (
     CacheDamaged,
     CacheReader,
@@ -58,6 +50,14 @@ from stoker.cache.format import (
 from stoker.dataset import Dataset
 from stoker.errors import CacheError, CheckpointError
 from stoker.iterator import DatasetIterator, IterContext, State, saved, snapshot
+from stoker.ops._cache_fingerprint import Fingerprint, fingerprint
+from stoker.ops._cache_sinks import (
+    FileSink,
+    MemorySink,
+    StopWriting,
+    abandon,
+    remove_stale_temporaries,
+)
 from stoker.ops._common import UnaryDataset
 
 __all__ = ["CacheDataset"]
@@ -151,7 +151,7 @@ class CacheDataset(UnaryDataset):
 
     def _key(self, outputs: Any) -> str:
         """The key of a cache file whose filling pass had ``outputs`` (from its meta): the
-        fingerprint without those files (see :mod:`stoker.cache.fingerprint`)."""
+        fingerprint without those files (see :mod:`stoker.ops._cache_fingerprint`)."""
         fp = self._fp
         assert fp is not None
         names = [o for o in outputs if isinstance(o, str)] if isinstance(outputs, list) else []

@@ -128,7 +128,7 @@ class FileSink:
     def commit(self, start: Any) -> None:
         _, fp = self.ds._fingerprint()
         # Named files that this pass changed are its outputs, not its inputs: recorded,
-        # and left out of the key (see stoker.cache.fingerprint).
+        # and left out of the key (see stoker.ops._cache_fingerprint).
         outputs = fp.changed()
         meta = {
             "fingerprint": self.ds._key(outputs),

@@ -319,3 +319,23 @@ def test_outputs_are_left_out_of_the_key_in_one_process(tmp_path: Path) -> None:
     with pytest.warns(UserWarning, match="different pipeline"):
         assert _values(build()) == [0, 1, 2, 3]
     assert (tmp_path / "other-log.txt").read_text().count("x") == 4
+
+
+def test_an_input_edited_before_the_filling_pass_is_not_taken_for_an_output(
+    tmp_path: Path,
+) -> None:
+    text = tmp_path / "lines.txt"
+    text.write_text("a\nb\n")
+    path = str(tmp_path / "c.stoker")
+    ds = sk.TextLineDataset(str(text)).cache(path)
+    it = iter(ds)  # the fingerprint is taken here
+    next(it)
+    with pytest.warns(UserWarning, match="saw only 1 elements"):
+        it.close()
+    text.write_text("a\nb\nc\n")  # edited between passes of the same dataset object
+    assert list(ds) == [b"a", b"b", b"c"]
+    info = cache_info(path)
+    assert info.outputs == () and info.source_files == 1
+    text.write_text("a\nb\nc\nd\n")
+    with pytest.warns(UserWarning, match="different pipeline"):
+        assert list(sk.TextLineDataset(str(text)).cache(path)) == [b"a", b"b", b"c", b"d"]

@@ -338,6 +338,11 @@ class _CacheIterator(DatasetIterator):
             )
             return None
         try:
+            fp = ds._fp
+            if fp is not None and fp.changed():
+                # A named file changed since the fingerprint was taken (before this pass):
+                # take it again, so that only what changes during the pass is an output.
+                ds._fp = None
             if ds._file_reader() is not None:  # another process completed it meanwhile
                 lock.release()
                 return None

@@ -162,10 +162,26 @@ def _open_regular(path: str) -> int:
     return fd
 
 
-def _looks_like_cache(head: bytes) -> bool:
-    """Whether a file starting with ``head`` is a stoker cache, complete or not."""
-    n = len(MAGIC)
-    return head[:n] == MAGIC or head[:n] == bytes(len(head[:n])) or MAGIC.startswith(head[:n])
+def _looks_like_cache(data: Any, size: int) -> bool:
+    """Whether the file ``data`` (``size`` bytes, e.g. an mmap) is a stoker cache: complete,
+    damaged or never completed. An empty file counts (it holds nothing to lose).
+
+    A file whose header is still zeros is a writer's temporary file only if it shows it:
+    exactly the reserved header, or a first record whose CRC matches, or the end marker.
+    A file of zeros (raw data, a preallocated file) is not a cache.
+    """
+    head = bytes(data[: len(MAGIC)])
+    if size == 0 or head == MAGIC or (size < len(MAGIC) and MAGIC.startswith(head)):
+        return True
+    if size < HEADER_SIZE or bytes(data[:HEADER_SIZE]) != bytes(HEADER_SIZE):
+        return False
+    if size == HEADER_SIZE or bytes(data[size - len(END_MAGIC) : size]) == END_MAGIC:
+        return True
+    if size < HEADER_SIZE + RECORD_HEADER.size:
+        return False
+    crc, _, length = RECORD_HEADER.unpack_from(data, HEADER_SIZE)
+    end = HEADER_SIZE + RECORD_HEADER.size + length
+    return bool(end <= size and crc32c.crc32c(data[HEADER_SIZE + 4 : end]) == crc)
 
 
 def check_replaceable(path: str) -> None:
@@ -187,10 +203,14 @@ def check_replaceable(path: str) -> None:
         )
     fd = _open_regular(path)
     try:
-        head = os.read(fd, len(MAGIC))
+        size = os.fstat(fd).st_size
+        if size == 0:
+            return
+        with mmap.mmap(fd, 0, access=mmap.ACCESS_READ) as mm:
+            ok = _looks_like_cache(mm, size)
     finally:
         os.close(fd)
-    if not _looks_like_cache(head):
+    if not ok:
         raise NotACacheFile(
             f"cache file {path!r} became a file that is not a stoker cache while the cache "
             "was being filled; stoker does not replace it, and kept nothing"
@@ -383,7 +403,7 @@ class CacheReader:
     def _parse(self, size: int) -> None:
         mm = self._mm
         if mm[: len(MAGIC)] != MAGIC:
-            if _looks_like_cache(mm[: len(MAGIC)]):
+            if _looks_like_cache(mm, size):
                 raise CacheDamaged(self._message("has no header (it was never completed)"))
             raise NotACacheFile(
                 self._message("exists and is not a stoker cache; stoker never overwrites it")

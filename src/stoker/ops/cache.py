@@ -147,16 +147,20 @@ class CacheDataset(UnaryDataset):
                     "be reused by this process; each new process recomputes it. Define "
                     "__stoker_fingerprint__() on those objects, or pass plain values.",
                 )
-        return self._key(()), fp
+        return _key(fp, ()), fp
 
     def _key(self, outputs: Any) -> str:
         """The key of a cache file whose filling pass had ``outputs`` (from its meta): the
         fingerprint without those files (see :mod:`stoker.ops._cache_fingerprint`)."""
-        fp = self._fp
-        assert fp is not None
-        names = [o for o in outputs if isinstance(o, str)] if isinstance(outputs, list) else []
-        digest = fp.key(names)
-        return digest if fp.known else f"{digest}-process-{_PROCESS_TOKEN}"
+        return _key(self._fingerprint()[1], outputs)
+
+    def _refresh_fingerprint(self) -> None:
+        """Take the fingerprint again at the start of a filling pass if a file it names
+        changed since, so that only what changes *during* the pass is an output."""
+        with self._lock:
+            fp = self._fp
+            if fp is not None and fp.changed():
+                self._fp = None
 
     def _file_reader(self) -> CacheReader | None:
         """The complete, matching cache file, or None (it must be computed)."""
@@ -205,6 +209,12 @@ class CacheDataset(UnaryDataset):
                 self._memory = items
                 self._memory_start = start
                 self._memory_bytes = nbytes
+
+
+def _key(fp: Fingerprint, outputs: Any) -> str:
+    names = [o for o in outputs if isinstance(o, str)] if isinstance(outputs, list) else []
+    digest = fp.key(names)
+    return digest if fp.known else f"{digest}-process-{_PROCESS_TOKEN}"
 
 
 def _frozen_state(node: DatasetIterator) -> Any:
@@ -338,11 +348,7 @@ class _CacheIterator(DatasetIterator):
             )
             return None
         try:
-            fp = ds._fp
-            if fp is not None and fp.changed():
-                # A named file changed since the fingerprint was taken (before this pass):
-                # take it again, so that only what changes during the pass is an output.
-                ds._fp = None
+            ds._refresh_fingerprint()
             if ds._file_reader() is not None:  # another process completed it meanwhile
                 lock.release()
                 return None

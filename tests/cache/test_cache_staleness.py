@@ -247,7 +247,8 @@ def test_a_log_writing_map_is_reused_by_a_second_process(
 
 
 @pytest.mark.parametrize(
-    "change", ["input file", "vocabulary file", "function", "global", "module attribute"]
+    "change",
+    ["input file", "vocabulary file", "function", "global", "module attribute", "module dict"],
 )
 def test_inputs_are_never_reused_stale_across_processes(
     tmp_path: Path, modules: _UserModules, change: str
@@ -270,9 +271,12 @@ def test_inputs_are_never_reused_stale_across_processes(
     elif change == "global":
         kw = {"scale": 2}
         expected = [24, 22, 26]
-    else:
-        run.write_helper(offset=5, off=10)
+    elif change == "module attribute":
+        run.write_helper(offset=5, off=10)  # helper.OFFSET
         expected = [16, 15, 17]
+    else:
+        run.write_helper(offset=1, off=20)  # helper.CFG["off"]
+        expected = [22, 21, 23]
     changed = run(**kw)
     assert changed["values"] == expected and changed["calls"] == 3
     assert "recomputing" in changed["stderr"]

@@ -23,6 +23,10 @@ from stoker.cache import cache_info
 from stoker.cache.format import CacheReader, NotACacheFile, check_replaceable
 from stoker.errors import CacheError
 
+pytestmark = pytest.mark.skipif(
+    not hasattr(os, "mkfifo"), reason="FIFOs, device nodes and unix sockets are POSIX"
+)
+
 DEADLINE_S = 30.0
 CACHE_CONTENT = [0, 10, 20, 30, 40]
 

@@ -101,12 +101,31 @@ def test_bit_flip_in_a_record_is_an_error_never_wrong_data(tmp_path: Path) -> No
     assert not info.valid and "record 7" in (info.problem or "")
 
 
-def test_never_completed_file_at_the_final_name_is_recomputed(tmp_path: Path) -> None:
+@pytest.mark.parametrize("records", [0, 3])
+def test_never_completed_file_at_the_final_name_is_recomputed(tmp_path: Path, records: int) -> None:
     path = str(tmp_path / "c.stoker")
-    Path(path).write_bytes(bytes(HEADER_SIZE + 100))  # e.g. a temporary file copied by hand
+    writer = CacheWriter(path, path + ".tmp-copied")
+    for i in range(records):
+        writer.append((np.int64(i), np.full(300, i, np.int32)))
+    writer._f.flush()
+    Path(path).write_bytes(Path(writer.tmp_path).read_bytes())  # a temporary file copied by hand
+    writer.abort()
     with pytest.warns(UserWarning, match="never completed"):
         _check(list(_pipeline(path)))
     assert cache_info(path).valid
+
+
+@pytest.mark.parametrize("size", [HEADER_SIZE + 100, 4096, 5])
+def test_a_file_of_zeros_is_not_taken_for_a_cache(tmp_path: Path, size: int) -> None:
+    # Raw data or a preallocated file: its first bytes are zeros like an unwritten header,
+    # but nothing in it is a record, so it is someone else's file and is never replaced.
+    path = tmp_path / "features.bin"
+    path.write_bytes(bytes(size))
+    with pytest.raises(CacheError, match="not a stoker cache"):
+        list(_pipeline(str(path)))
+    assert path.read_bytes() == bytes(size)
+    with pytest.raises(CacheError, match="not a stoker cache"):
+        cache_info(path)
 
 
 def test_other_format_version_is_recomputed(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 import stoker as sk
-from stoker.cache.fingerprint import describe_pipeline, fingerprint
+from stoker.ops._cache_fingerprint import describe_pipeline, fingerprint
 
 OFFSET = 10
 

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from google.protobuf import descriptor_pool  # type: ignore[import-untyped]
 
+import stoker as sk
 from stoker.errors import DataLossError
 from stoker.io import FixedLenFeature, VarLenFeature, make_example, parse_example
 
@@ -274,3 +275,80 @@ def test_parses_tensorflow_examples() -> None:
     # and sorted keys, as TensorFlow's own serializer does for these).
     same = sum(make_example(parse_example(r)) == r for r, _ in examples)
     assert same >= len(examples) - 2
+
+
+# -- bytes features and batches of records (issue: a bytes feature is not bytes) ----------------
+
+IMAGE = bytes(range(256)) + b"\x00\x00"  # trailing NULs, which NumPy's S dtype would drop
+SPEC = {
+    "image": FixedLenFeature((), "bytes"),
+    "label": FixedLenFeature((), "int64"),
+    "vec": FixedLenFeature((3,), "float32"),
+}
+
+
+def _records(n: int) -> list[bytes]:
+    return [
+        make_example({"image": IMAGE[: 10 + i], "label": i, "vec": [1.0, 2.0, float(i)]})
+        for i in range(n)
+    ]
+
+
+def test_scalar_bytes_feature_is_bytes() -> None:
+    got = parse_example(_records(1)[0], SPEC)
+    assert type(got["image"]) is bytes and got["image"] == IMAGE[:10]
+    assert np.frombuffer(got["image"], np.uint8).tolist() == list(IMAGE[:10])
+    default = parse_example(
+        make_example({"label": 1, "vec": [0.0] * 3}),
+        {
+            "image": FixedLenFeature((), "bytes", default_value=b"none"),
+        },
+    )
+    assert default["image"] == b"none" and type(default["image"]) is bytes
+
+
+def test_batched_bytes_feature_is_an_object_array_of_bytes() -> None:
+    # docs/tfdata.md: a batch of bytes is a 1-D object array of bytes.
+    ds = sk.Dataset.from_tensor_slices(np.array(_records(6), dtype=object))
+    batches = list(ds.map(lambda r: parse_example(r, SPEC)).batch(4))
+    images = batches[0]["image"]
+    assert images.dtype == object and images.shape == (4,)
+    assert all(type(v) is bytes for v in images.tolist())
+    assert images.tolist() == [IMAGE[: 10 + i] for i in range(4)]
+    assert batches[1]["label"].tolist() == [4, 5]
+
+
+def test_parse_a_batch_of_records_like_tf_vector_parse_example() -> None:
+    # TensorFlow 2.21, tf.io.parse_example on a batch of 4 serialized Examples gives
+    # image (4,) object, label (4,) int64, vec (4, 3) float32: the same as parsing each
+    # record and batching.
+    ds = sk.Dataset.from_tensor_slices(np.array(_records(6), dtype=object))
+    batched = list(ds.batch(4).map(lambda x: parse_example(x, SPEC)))
+    per_record = list(ds.map(lambda r: parse_example(r, SPEC)).batch(4))
+    for got, want in zip(batched, per_record, strict=True):
+        assert got["image"].dtype == object and got["image"].tolist() == want["image"].tolist()
+        assert got["label"].dtype == np.int64 and got["label"].shape == want["label"].shape
+        assert got["vec"].dtype == np.float32 and got["vec"].shape == want["vec"].shape
+        np.testing.assert_array_equal(got["vec"], want["vec"])
+    assert batched[0]["vec"].shape == (4, 3) and batched[1]["label"].tolist() == [4, 5]
+    assert parse_example(_records(2), SPEC)["label"].tolist() == [0, 1]  # a list works too
+    empty = parse_example(np.array([], dtype=object), SPEC)
+    assert empty["vec"].shape == (0, 3) and empty["image"].shape == (0,)
+
+
+def test_a_batch_is_never_called_corrupt() -> None:
+    records = np.array(_records(3), dtype=object)
+    with pytest.raises(ValueError, match="batch of 3 records without a features spec"):
+        parse_example(records)
+    with pytest.raises(ValueError, match=r"batch of 3 records and features\['t'\] is a VarLen"):
+        parse_example(records, {"t": VarLenFeature("int64")})
+    with pytest.raises(ValueError, match=r"shape \(1, 3\)"):
+        parse_example(records.reshape(1, 3), SPEC)
+    bad = np.array([records[0], b"\xff\xff"], dtype=object)
+    with pytest.raises(DataLossError, match="record 1 of the batch"):
+        parse_example(bad, SPEC)
+    with pytest.raises(TypeError, match="record 1 of the batch is a int"):
+        parse_example([records[0], 5], SPEC)
+    with pytest.raises(TypeError, match="got int"):
+        parse_example(5)  # type: ignore[arg-type]
+    assert parse_example(np.array(records[0], dtype=object), SPEC)["image"] == IMAGE[:10]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import collections
+import re
+from typing import Any
 
 import numpy as np
 import pytest
@@ -190,3 +192,18 @@ def test_from_tensors_cardinality_and_checkpoint() -> None:
     assert ds.cardinality() == 1
     assert assert_checkpoint_roundtrip(ds) == 1
     assert assert_checkpoint_roundtrip(ds.repeat(3)) == 3
+
+
+@pytest.mark.parametrize(
+    ("build", "where"),
+    [
+        (lambda: D.from_tensor_slices([[1, 2], [3]]), "tensors cannot"),
+        (lambda: D.from_tensor_slices({"a": [[1, 2], [3]], "b": [1, 2]}), r"tensors\['a'\]"),
+        (lambda: D.from_tensor_slices(([1, 2], [[1], [2, 3]])), r"tensors\[1\]"),
+        (lambda: D.from_tensors({"x": ([0], [[1, 2], [3]])}), r"tensors\['x'\]\[1\]"),
+    ],
+)
+def test_ragged_input_names_the_op_and_the_component(build: Any, where: str) -> None:
+    with pytest.raises(ValueError, match=r"^(from_tensor_slices|from_tensors)\(\): ") as err:
+        build()
+    assert re.search(where, str(err.value)) and "ragged" in str(err.value)

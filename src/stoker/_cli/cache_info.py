@@ -19,8 +19,11 @@ def _run(args: argparse.Namespace) -> int:
     except FileNotFoundError:
         print(f"stoker cache-info: no such file: {args.file}", file=sys.stderr)
         return 2
-    except CacheError as e:
+    except CacheError as e:  # not a cache: another file, a directory, a FIFO (never opened)
         print(f"stoker cache-info: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        print(f"stoker cache-info: cannot read {args.file}: {e.strerror or e}", file=sys.stderr)
         return 2
     if args.json:
         print(json.dumps(info.to_dict(), indent=2))

@@ -18,7 +18,9 @@ starts again if not (B would see inode 2 and retry, then fail against C).
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from typing import Any
 
 try:
@@ -61,14 +63,27 @@ def try_lock(path: str) -> WriterLock | None:
     unique temporary files and atomic renames alone, so the last complete pass wins and no
     file is ever half-written, but two processes may both compute and write the cache.
 
+    The lock file is opened without following a symbolic link and without blocking, and
+    must be a regular file: a FIFO or a device at ``path`` is refused, never opened for
+    long nor locked.
+
     Raises:
-        OSError: The lock file cannot be created (e.g. the directory does not exist).
+        OSError: The lock file cannot be created (e.g. the directory does not exist), or
+            ``path`` is not a regular file.
     """
     if fcntl is None:  # pragma: no cover - Windows
         return WriterLock(path, None)
+    flags = os.O_RDWR | os.O_CREAT | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC
     while True:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
+            if not stat.S_ISREG(os.lstat(path).st_mode):  # checked first: nothing is opened
+                raise OSError(errno.EEXIST, "it exists and is not a regular file", path)
+        except FileNotFoundError:
+            pass
+        fd = os.open(path, flags, 0o644)
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise OSError(errno.EEXIST, "it exists and is not a regular file", path)
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)

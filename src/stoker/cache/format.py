@@ -25,6 +25,7 @@ import errno
 import json
 import mmap
 import os
+import stat
 import struct
 import sys
 from typing import Any
@@ -42,6 +43,8 @@ __all__ = [
     "CacheReader",
     "CacheWriter",
     "NotACacheFile",
+    "check_replaceable",
+    "resolve_cache_path",
 ]
 
 FORMAT_VERSION = 1
@@ -60,7 +63,138 @@ class CacheDamaged(CacheError):
 
 
 class NotACacheFile(CacheError):
-    """A file that is not a stoker cache; stoker never overwrites it."""
+    """A path that is not a stoker cache (another file, a directory, a device, a FIFO...);
+    stoker never writes to it, nor replaces it."""
+
+
+#: Opening with these flags never blocks (a FIFO without a writer, a device) and never
+#: follows a symbolic link that appeared after the path was checked.
+_SAFE_OPEN = (
+    os.O_RDONLY
+    | getattr(os, "O_NONBLOCK", 0)
+    | getattr(os, "O_NOFOLLOW", 0)
+    | getattr(os, "O_CLOEXEC", 0)
+    | getattr(os, "O_BINARY", 0)
+)
+
+
+def _kind(mode: int) -> str:
+    """What a file of ``mode`` is, with an article: "a directory", "a FIFO (named pipe)"."""
+    for test, what in (
+        (stat.S_ISREG, "a regular file"),
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISLNK, "a symbolic link"),
+    ):
+        if test(mode):
+            return what
+    return "not a regular file"  # pragma: no cover - doors, whiteouts, event ports
+
+
+def resolve_cache_path(path: str) -> str:
+    """The name a cache at ``path`` is read from and renamed to, after checking what is there.
+
+    Only ``lstat``/``stat`` are used: nothing is opened. A missing path is returned as it
+    is; a regular file too; a symbolic link to a regular file gives the file it points to
+    (so the link is kept and its target is the cache).
+
+    Raises:
+        NotACacheFile: ``path`` exists and is not a regular file (a directory, a device,
+            a FIFO, a socket), or is a symbolic link to one, or a dangling or looping
+            symbolic link. The message names the path and what it is.
+        CacheError: ``path`` cannot be checked (e.g. permission denied on a directory).
+    """
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return path
+    except OSError as e:
+        raise CacheError(f"cannot check cache file {path!r}: {e.strerror or e}") from e
+    if stat.S_ISREG(st.st_mode):
+        return path
+    if not stat.S_ISLNK(st.st_mode):
+        raise NotACacheFile(
+            f"cache file {path!r} exists and is {_kind(st.st_mode)}, not a regular file: it "
+            "is not a stoker cache, and stoker never opens, writes or replaces it"
+        )
+    real = os.path.realpath(path)
+    try:
+        target = os.stat(path)
+    except FileNotFoundError:
+        raise NotACacheFile(
+            f"cache file {path!r} is a symbolic link to {real!r}, which does not exist; "
+            "stoker does not create a file through a dangling link"
+        ) from None
+    except OSError as e:
+        raise NotACacheFile(
+            f"cache file {path!r} is a symbolic link that cannot be followed: {e.strerror or e}"
+        ) from None
+    if not stat.S_ISREG(target.st_mode):
+        raise NotACacheFile(
+            f"cache file {path!r} is a symbolic link to {real!r}, which is "
+            f"{_kind(target.st_mode)}, not a regular file: it is not a stoker cache, and "
+            "stoker never opens, writes or replaces it"
+        )
+    return real
+
+
+def _open_regular(path: str) -> int:
+    """A read-only descriptor of the regular file ``path`` (opened without blocking).
+
+    Raises:
+        FileNotFoundError: Nothing is at ``path``.
+        NotACacheFile: ``path`` is not a regular file (it changed since it was checked).
+    """
+    fd = os.open(path, _SAFE_OPEN)
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise NotACacheFile(
+                f"cache file {path!r} is {_kind(mode)}, not a regular file: it is not a "
+                "stoker cache, and stoker never writes or replaces it"
+            )
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _looks_like_cache(head: bytes) -> bool:
+    """Whether a file starting with ``head`` is a stoker cache, complete or not."""
+    n = len(MAGIC)
+    return head[:n] == MAGIC or head[:n] == bytes(len(head[:n])) or MAGIC.startswith(head[:n])
+
+
+def check_replaceable(path: str) -> None:
+    """Check that a finished cache may be renamed to ``path``: nothing is there, or a
+    regular file that is a stoker cache (complete, damaged or never completed) or empty.
+
+    Raises:
+        NotACacheFile: Anything else is there (another file, a directory, a device, a
+            FIFO, a socket, a symbolic link).
+    """
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if not stat.S_ISREG(st.st_mode):
+        raise NotACacheFile(
+            f"cache file {path!r} became {_kind(st.st_mode)} while the cache was being "
+            "filled; stoker does not replace it, and kept nothing"
+        )
+    fd = _open_regular(path)
+    try:
+        head = os.read(fd, len(MAGIC))
+    finally:
+        os.close(fd)
+    if not _looks_like_cache(head):
+        raise NotACacheFile(
+            f"cache file {path!r} became a file that is not a stoker cache while the cache "
+            "was being filled; stoker does not replace it, and kept nothing"
+        )
 
 
 class CacheWriter:
@@ -169,7 +303,11 @@ class CacheWriter:
             os.fsync(self._f.fileno())
             self._f.close()
             self._closed = True
+            check_replaceable(self.path)
             os.replace(self.tmp_path, self.path)
+        except NotACacheFile:
+            self.abort()
+            raise
         except OSError as e:
             raise self._failed(e, "finishing the file") from e
         _fsync_dir(os.path.dirname(os.path.abspath(self.path)))
@@ -208,24 +346,31 @@ class CacheReader:
     Arrays of the elements it returns are read-only views of the mapping (no copy).
 
     Args:
-        path: The cache file.
+        path: The cache file; a symbolic link to one is followed. Nothing that is not a
+            regular file is ever opened (see :func:`resolve_cache_path`).
 
     Raises:
         FileNotFoundError: There is no file at ``path``.
-        NotACacheFile: The file is not a stoker cache.
+        NotACacheFile: ``path`` is not a stoker cache (another file, a directory, a
+            device, a FIFO, a socket, a dangling symbolic link).
         CacheDamaged: The file is a stoker cache that cannot be used (truncated, corrupt
             header/index/meta, other format version).
     """
 
     def __init__(self, path: str):
         self.path = path
-        with open(path, "rb") as f:
-            st = os.fstat(f.fileno())
+        real = resolve_cache_path(path)
+        self._shown = repr(path) if real == path else f"{path!r} (a symbolic link to {real!r})"
+        fd = _open_regular(real)
+        try:
+            st = os.fstat(fd)
             self.stat_key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
             size = st.st_size
             if size == 0:
                 raise CacheDamaged(self._message("is empty"))
-            self._mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+            self._mm = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
+        finally:
+            os.close(fd)
         try:
             self._parse(size)
         except BaseException:
@@ -233,18 +378,15 @@ class CacheReader:
             raise
 
     def _message(self, what: str) -> str:
-        return f"cache file {self.path!r} {what}"
+        return f"cache file {self._shown} {what}"
 
     def _parse(self, size: int) -> None:
         mm = self._mm
         if mm[: len(MAGIC)] != MAGIC:
-            if mm[: len(MAGIC)] == bytes(len(MAGIC)) or MAGIC.startswith(mm[: len(MAGIC)]):
+            if _looks_like_cache(mm[: len(MAGIC)]):
                 raise CacheDamaged(self._message("has no header (it was never completed)"))
             raise NotACacheFile(
-                self._message(
-                    "exists and is not a stoker cache; stoker does not overwrite it. "
-                    "Pass another filename to cache(), or delete the file."
-                )
+                self._message("exists and is not a stoker cache; stoker never overwrites it")
             )
         if size < HEADER_SIZE:
             raise CacheDamaged(self._message(f"is truncated ({size} bytes)"))
@@ -301,7 +443,7 @@ class CacheReader:
 
     def _corrupt(self, i: int, offset: int, why: str) -> CacheError:
         return CacheError(
-            f"cache file {self.path!r} is corrupt: record {i} at byte offset {offset} {why}. "
+            f"cache file {self._shown} is corrupt: record {i} at byte offset {offset} {why}. "
             "The elements before it were correct. Delete the file; the next pass recomputes it."
         )
 

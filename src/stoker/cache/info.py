@@ -7,7 +7,7 @@ import os
 from typing import Any
 
 from stoker.cache._codec import describe_spec
-from stoker.cache.format import FORMAT_VERSION, CacheDamaged, CacheReader
+from stoker.cache.format import FORMAT_VERSION, CacheDamaged, CacheReader, resolve_cache_path
 from stoker.errors import CacheError
 
 __all__ = ["CacheInfo", "cache_info"]
@@ -35,6 +35,8 @@ class CacheInfo:
             is only reused by the process that wrote it.
         unknown: What could not be hashed, and where.
         source_files: Source files whose size and modification time the fingerprint covers.
+        outputs: Files named in the pipeline that the filling pass changed (e.g. a log its
+            map function appends to): outputs, left out of the fingerprint.
         created: When the file was completed (ISO 8601, UTC).
         writer: ``{"pid", "host"}`` of the process that wrote it.
         versions: Python, NumPy and stoker versions of the writer.
@@ -54,6 +56,7 @@ class CacheInfo:
     fingerprint_known: bool | None = None
     unknown: tuple[str, ...] = ()
     source_files: int | None = None
+    outputs: tuple[str, ...] = ()
     created: str | None = None
     writer: dict[str, Any] = dataclasses.field(default_factory=dict)
     versions: dict[str, Any] = dataclasses.field(default_factory=dict)
@@ -84,6 +87,10 @@ class CacheInfo:
         lines += [f"    cannot hash {u}" for u in self.unknown]
         lines += [
             f"  source files: {self.source_files} (names, sizes and mtimes in the fingerprint)",
+            *(
+                f"  output file:  {o} (changed by the filling pass; not in the fingerprint)"
+                for o in self.outputs
+            ),
             f"  created:      {self.created} by pid {self.writer.get('pid')} on "
             f"{self.writer.get('host')}",
             "  versions:     " + ", ".join(f"{k} {v}" for k, v in sorted(self.versions.items())),
@@ -104,7 +111,9 @@ def cache_info(filename: str | os.PathLike[str], verify: bool = False) -> CacheI
 
     Raises:
         FileNotFoundError: There is no file at ``filename``.
-        CacheError: The file is not a stoker cache file.
+        CacheError: ``filename`` is not a stoker cache file (another file, a directory,
+            a device, a FIFO, a socket, a dangling symbolic link); nothing that is not a
+            regular file is opened.
 
     Example::
 
@@ -113,7 +122,7 @@ def cache_info(filename: str | os.PathLike[str], verify: bool = False) -> CacheI
         print(info)  # the report ``python -m stoker cache-info FILE`` prints
     """
     path = os.fspath(filename)
-    size = os.stat(path).st_size
+    size = os.stat(resolve_cache_path(path)).st_size  # refuses a FIFO, a directory...
     try:
         reader = CacheReader(path)
     except CacheDamaged as e:
@@ -147,6 +156,7 @@ def cache_info(filename: str | os.PathLike[str], verify: bool = False) -> CacheI
             fingerprint_known=meta.get("fingerprint_known"),
             unknown=tuple(meta.get("unknown") or ()),
             source_files=meta.get("source_files"),
+            outputs=tuple(str(o) for o in meta.get("outputs") or ()),
             created=meta.get("created"),
             writer=dict(meta.get("writer") or {}),
             versions=dict(meta.get("versions") or {}),

@@ -8,7 +8,14 @@ a private ``DescriptorPool``, so importing TensorFlow in the same process cannot
 
 Decoding maps int64 to ``np.int64``, float to ``np.float32`` and bytes to a 1-D ``object``
 array of ``bytes`` (NumPy has no variable-length bytes dtype; this is what
-``as_numpy_iterator`` gives for ``tf.string`` too).
+``as_numpy_iterator`` gives for ``tf.string`` too). A scalar bytes feature
+(``FixedLenFeature((), "bytes")``) is a plain ``bytes`` object, as TensorFlow's
+``as_numpy_iterator`` gives: ``np.frombuffer(features["image"], np.uint8)`` reads the
+payload, and ``batch()`` stacks such features into a 1-D ``object`` array of ``bytes``.
+
+``parse_example`` also takes a batch of records (a 1-D array or list of serialized
+protos, e.g. after ``batch()``), like ``tf.io.parse_example`` on a vector: every
+``FixedLenFeature`` then gains a leading batch dimension.
 """
 
 from __future__ import annotations
@@ -319,38 +326,117 @@ def _default(spec: FixedLenFeature, name: str, kind: str) -> np.ndarray:
 
 
 def parse_example(
-    serialized: bytes | bytearray | memoryview,
+    serialized: Any,
     features: Mapping[str, FixedLenFeature | VarLenFeature] | None = None,
-) -> dict[str, np.ndarray]:
-    """Decodes a serialized ``tf.train.Example`` into NumPy arrays.
+) -> dict[str, Any]:
+    """Decodes a serialized ``tf.train.Example`` (or a batch of them) into NumPy values.
 
     Args:
-        serialized: The proto bytes, e.g. one record of a TFRecord file.
+        serialized: The proto bytes, e.g. one record of a TFRecord file; or a batch of
+            records: a 1-D array (``batch()`` of records gives an ``object`` array of
+            ``bytes``), list or tuple of them.
         features: Optional spec, feature name to ``FixedLenFeature`` or ``VarLenFeature``;
             only those features are returned. Without it every feature is returned as a
             1-D array of the kind it holds (a feature with no list set gives an empty
-            float32 array).
+            float32 array). A batch needs a spec of ``FixedLenFeature`` only.
 
     Returns:
-        Feature name to array: ``np.int64``, ``np.float32`` or ``object`` (of ``bytes``).
+        Feature name to value: an array of ``np.int64``, ``np.float32`` or ``object`` (of
+        ``bytes``), or ``bytes`` for a scalar bytes feature. For a batch of ``n`` records,
+        each feature has shape ``(n, *shape)`` (scalar bytes: a 1-D ``object`` array).
 
     Raises:
-        stoker.errors.DataLossError: ``serialized`` is not a valid Example proto.
+        stoker.errors.DataLossError: A record is not a valid Example proto (for a batch,
+            the message names the record's index in it).
         ValueError: A required feature is missing, has the wrong number of values for its
-            shape, or holds a different type than its spec.
+            shape, or holds a different type than its spec; a batch without a spec, or
+            with a ``VarLenFeature``.
+        TypeError: ``serialized`` is neither bytes nor a batch of bytes.
 
     Example::
 
         spec = {"label": FixedLenFeature((), "int64"), "tokens": VarLenFeature("int64")}
         arrays = parse_example(record, spec)
+        image = np.frombuffer(parse_example(record, {"jpeg": FixedLenFeature((), "bytes")})
+                              ["jpeg"], np.uint8)
     """
+    if isinstance(serialized, (bytes, bytearray, memoryview)):
+        return _parse_one(serialized, features, "")
+    if isinstance(serialized, np.ndarray) and serialized.ndim == 0:
+        return _parse_one(_record_bytes(serialized.item(), ""), features, "")
+    if isinstance(serialized, (np.ndarray, list, tuple)):
+        return _parse_batch(serialized, features)
+    raise TypeError(
+        f"parse_example(): serialized must be the bytes of a tf.train.Example or a batch "
+        f"(1-D array or list) of them, got {type(serialized).__name__}"
+    )
+
+
+def _record_bytes(record: Any, where: str) -> bytes | bytearray | memoryview:
+    if isinstance(record, (bytes, bytearray, memoryview)):
+        return record
+    raise TypeError(
+        f"parse_example(): record{where} is a {type(record).__name__}, not the bytes of a "
+        "tf.train.Example"
+    )
+
+
+def _parse_batch(
+    records: Any, features: Mapping[str, FixedLenFeature | VarLenFeature] | None
+) -> dict[str, Any]:
+    if isinstance(records, np.ndarray) and records.ndim != 1:
+        raise ValueError(
+            f"parse_example(): got an array of records of shape {records.shape}; it parses "
+            "one record (bytes) or a 1-D batch of them"
+        )
+    n = len(records)
+    if features is None:
+        raise ValueError(
+            f"parse_example(): got a batch of {n} records without a features spec; a batch "
+            "needs one (each feature is stacked to its FixedLenFeature shape), or parse "
+            "each record before batch()"
+        )
+    for name, spec in features.items():
+        if isinstance(spec, VarLenFeature):
+            raise ValueError(
+                f"parse_example(): got a batch of {n} records and features[{name!r}] is a "
+                "VarLenFeature; its values differ in length per record (tf.data gives a "
+                "SparseTensor, which NumPy has no type for). Parse each record before "
+                "batch() and use padded_batch(), or use a FixedLenFeature"
+            )
+    rows = [
+        _parse_one(_record_bytes(r, f" {i} of the batch"), features, f" {i} of the batch")
+        for i, r in enumerate(records.tolist() if isinstance(records, np.ndarray) else records)
+    ]
+    out: dict[str, Any] = {}
+    for name, spec in features.items():
+        kind = _kind_of_dtype(spec.dtype)
+        shape = cast("tuple[int, ...]", getattr(spec, "shape", ()))  # all FixedLenFeature
+        if kind == _BYTES:
+            arr = np.empty((n, *shape), dtype=object)
+            for i, row in enumerate(rows):
+                arr[i] = row[name]
+            out[name] = arr
+        elif rows:
+            out[name] = np.stack([row[name] for row in rows])
+        else:
+            out[name] = np.empty((0, *shape), dtype=_NUMPY_DTYPE[kind])
+    return out
+
+
+def _parse_one(
+    serialized: bytes | bytearray | memoryview,
+    features: Mapping[str, FixedLenFeature | VarLenFeature] | None,
+    where: str,
+) -> dict[str, Any]:
     data = serialized if isinstance(serialized, bytes) else bytes(serialized)
     try:
         example = _Example.FromString(data)
     except message.DecodeError as exc:
         raise DataLossError(
-            f"cannot parse a tf.train.Example from {len(data)} bytes ({exc}); the record "
-            "is corrupt or is not an Example"
+            f"cannot parse a tf.train.Example from {len(data)} bytes "
+            f"({f'record{where}: ' if where else ''}{exc}); the record is corrupt or is "
+            "not an Example"
         ) from None
     feature_map = example.features.feature
     if features is None:
@@ -360,7 +446,7 @@ def parse_example(
             )
             for name in sorted(feature_map)
         }
-    out: dict[str, np.ndarray] = {}
+    out: dict[str, Any] = {}
     for name, spec in features.items():
         if not isinstance(spec, (FixedLenFeature, VarLenFeature)):
             raise TypeError(
@@ -372,17 +458,20 @@ def parse_example(
         if isinstance(spec, VarLenFeature):
             out[name] = _values(feature_map[name], name, kind) if present else _empty(kind)
             continue
-        if not present:
-            out[name] = _default(spec, name, kind)
-            continue
-        values = _values(feature_map[name], name, kind)
         shape = cast("tuple[int, ...]", spec.shape)  # a tuple since __post_init__
-        if values.size != math.prod(shape):
-            raise ValueError(
-                f"feature {name!r} has {values.size} values but FixedLenFeature shape "
-                f"{shape} needs {math.prod(shape)}; fix the shape or use VarLenFeature"
-            )
-        out[name] = values.reshape(shape)
+        if not present:
+            values = _default(spec, name, kind)
+        else:
+            values = _values(feature_map[name], name, kind)
+            if values.size != math.prod(shape):
+                raise ValueError(
+                    f"feature {name!r} has {values.size} values but FixedLenFeature shape "
+                    f"{shape} needs {math.prod(shape)}; fix the shape or use VarLenFeature"
+                )
+            values = values.reshape(shape)
+        # A scalar bytes feature is the bytes themselves: a 0-d object array would give the
+        # bytes of a pointer to np.frombuffer().
+        out[name] = values.item() if kind == _BYTES and not shape else values
     return out
 
 

@@ -12,8 +12,11 @@ with a warning, and the next pass fills the cache again.
   temporary file that is renamed to ``filename`` when the pass completes, under a lock
   that only one process holds (:mod:`stoker.cache._lock`; the others read the pipeline
   above for that pass). The file is keyed by a fingerprint of the pipeline above
-  (:mod:`stoker.cache.fingerprint`): a file from another pipeline, or a damaged one, is
-  recomputed with a warning, never read.
+  (:mod:`stoker.ops._cache_fingerprint`): a file from another pipeline, or a damaged one, is
+  recomputed with a warning, never read. Files named in the pipeline that the filling
+  pass itself changed (a log the map function appends to) are its *outputs*: they are
+  recorded in the file's meta and left out of its key, so a second process reuses the
+  cache; every other named file is an input, and a change to it means a recompute.
 
 Checkpoints. While filling, the state is the input's state and the number of elements
 delivered. A pass restored at element 0 fills the cache; one restored later only reads
@@ -37,18 +40,24 @@ import weakref
 from typing import Any
 
 from stoker.cache._lock import try_lock
-from stoker.cache._sinks import (
+from stoker.cache.format import (
+    CacheDamaged,
+    CacheReader,
+    CacheWriter,
+    NotACacheFile,
+    resolve_cache_path,
+)
+from stoker.dataset import Dataset
+from stoker.errors import CacheError, CheckpointError
+from stoker.iterator import DatasetIterator, IterContext, State, saved, snapshot
+from stoker.ops._cache_fingerprint import Fingerprint, fingerprint
+from stoker.ops._cache_sinks import (
     FileSink,
     MemorySink,
     StopWriting,
     abandon,
     remove_stale_temporaries,
 )
-from stoker.cache.fingerprint import Fingerprint, fingerprint
-from stoker.cache.format import CacheDamaged, CacheReader, CacheWriter
-from stoker.dataset import Dataset
-from stoker.errors import CacheError, CheckpointError
-from stoker.iterator import DatasetIterator, IterContext, State, saved, snapshot
 from stoker.ops._common import UnaryDataset
 
 __all__ = ["CacheDataset"]
@@ -72,6 +81,8 @@ class CacheDataset(UnaryDataset):
             raise TypeError(f"cache(): filename={filename!r} must be a str or path")
         self._filename = os.fsdecode(filename)
         self._init_runtime()
+        if self._filename:
+            self._target()  # a directory, device, FIFO... is refused at once
 
     def _init_runtime(self) -> None:
         self._lock = threading.Lock()
@@ -110,10 +121,23 @@ class CacheDataset(UnaryDataset):
         if not sys.is_finalizing():
             warnings.warn(message, UserWarning, stacklevel=4)
 
+    def _target(self) -> str:
+        """The file the cache is read from and renamed to (a symbolic link's target).
+
+        Raises:
+            NotACacheFile: ``filename`` is not a regular file or a free name (see
+                :func:`stoker.cache.format.resolve_cache_path`).
+        """
+        try:
+            return resolve_cache_path(self._filename)
+        except NotACacheFile as e:
+            raise NotACacheFile(f"{e}. Pass another filename to cache().") from None
+
     def _fingerprint(self) -> tuple[str, Fingerprint]:
         fp = self._fp
         if fp is None:
-            fp = self._fp = fingerprint(self._input, ignore_paths=(self._filename,))
+            names = {os.path.abspath(self._filename), os.path.realpath(self._filename)}
+            fp = self._fp = fingerprint(self._input, ignore_paths=tuple(sorted(names)))
             if not fp.known:
                 self._warn(
                     "unknown",
@@ -123,13 +147,21 @@ class CacheDataset(UnaryDataset):
                     "be reused by this process; each new process recomputes it. Define "
                     "__stoker_fingerprint__() on those objects, or pass plain values.",
                 )
-        key = fp.digest if fp.known else f"{fp.digest}-process-{_PROCESS_TOKEN}"
-        return key, fp
+        return self._key(()), fp
+
+    def _key(self, outputs: Any) -> str:
+        """The key of a cache file whose filling pass had ``outputs`` (from its meta): the
+        fingerprint without those files (see :mod:`stoker.ops._cache_fingerprint`)."""
+        fp = self._fp
+        assert fp is not None
+        names = [o for o in outputs if isinstance(o, str)] if isinstance(outputs, list) else []
+        digest = fp.key(names)
+        return digest if fp.known else f"{digest}-process-{_PROCESS_TOKEN}"
 
     def _file_reader(self) -> CacheReader | None:
         """The complete, matching cache file, or None (it must be computed)."""
-        path = self._filename
         with self._lock:
+            path = self._target()
             try:
                 st = os.stat(path)
             except FileNotFoundError:
@@ -140,14 +172,19 @@ class CacheDataset(UnaryDataset):
             stat_key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
             if self._reader is not None and self._reader.stat_key == stat_key:
                 return self._reader
-            key, _ = self._fingerprint()
+            self._fingerprint()
             try:
-                reader = CacheReader(path)
+                reader = CacheReader(self._filename)
             except FileNotFoundError:
                 return None
+            except NotACacheFile as e:
+                raise NotACacheFile(
+                    f"{e}. Pass another filename to cache(), or delete the file."
+                ) from None
             except CacheDamaged as e:
                 self._warn(("damaged", stat_key), f"{e}; recomputing it from the pipeline")
                 return None
+            key = self._key(reader.meta.get("outputs"))
             if reader.fingerprint != key:
                 reader.close()
                 self._warn(
@@ -287,7 +324,7 @@ class _CacheIterator(DatasetIterator):
 
     def _open_file_sink(self) -> FileSink | None:
         ds = self._ds
-        path = ds._filename
+        path = ds._target()
         try:
             lock = try_lock(path + ".lock")
         except OSError as e:
@@ -301,16 +338,21 @@ class _CacheIterator(DatasetIterator):
             )
             return None
         try:
+            fp = ds._fp
+            if fp is not None and fp.changed():
+                # A named file changed since the fingerprint was taken (before this pass):
+                # take it again, so that only what changes during the pass is an output.
+                ds._fp = None
             if ds._file_reader() is not None:  # another process completed it meanwhile
                 lock.release()
                 return None
-            key, _ = ds._fingerprint()
+            ds._fingerprint()
             remove_stale_temporaries(path)
             writer = CacheWriter(path, f"{path}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
         except BaseException:
             lock.release()
             raise
-        return FileSink(ds, lock, writer, key)
+        return FileSink(ds, lock, writer)
 
     # -- iteration ------------------------------------------------------------------------
 

@@ -46,7 +46,23 @@ def _file_names(filenames: Any, op: str) -> Dataset:
         return filenames
     if isinstance(filenames, (str, bytes, os.PathLike)):
         filenames = [filenames]
-    names = [os.fsdecode(f) for f in filenames]
+    if isinstance(filenames, np.ndarray):
+        filenames = filenames.ravel().tolist()
+    try:
+        filenames = list(filenames)
+    except TypeError:
+        raise TypeError(
+            f"{op}(): filenames={filenames!r} must be a path (str, bytes or os.PathLike), "
+            f"a list of paths or a Dataset of paths; got {type(filenames).__name__}"
+        ) from None
+    names = []
+    for i, f in enumerate(filenames):
+        if not isinstance(f, (str, bytes, os.PathLike)):
+            raise TypeError(
+                f"{op}(): filenames[{i}]={f!r} must be a path (str, bytes or os.PathLike); "
+                f"got {type(f).__name__}"
+            )
+        names.append(os.fsdecode(f))
     if not names:
         raise ValueError(f"{op}(): filenames must not be empty")
     return Dataset.from_tensor_slices(np.array(names))

@@ -13,10 +13,36 @@ from stoker.iterator import DatasetIterator, IterContext, State
 __all__ = ["TensorSlicesDataset", "TensorsDataset"]
 
 
-def _readonly_leaves(tensors: Any) -> list[np.ndarray]:
+def _where(x: Any, path: str = "") -> list[str]:
+    """Where each leaf of ``x`` sits (``[0]['a']``), in :func:`flatten`'s order."""
+    if isinstance(x, tuple):
+        return [w for i, v in enumerate(x) for w in _where(v, f"{path}[{i}]")]
+    if isinstance(x, dict):
+        return [w for k in sorted(x) for w in _where(x[k], f"{path}[{k!r}]")]
+    return [path]
+
+
+def _leaf(leaf: Any, where: str, op: str) -> np.ndarray:
+    try:
+        return to_leaf_array(leaf)
+    except (ValueError, TypeError) as e:
+        what = f"the component at tensors{where}" if where else "tensors"
+        ragged = "inhomogeneous" in str(e) or "sequence" in str(e)
+        hint = (
+            " It is ragged (its rows differ in length): give every row the same length "
+            "(pad it), or use from_generator() for rows of different lengths."
+            if ragged
+            else ""
+        )
+        raise ValueError(
+            f"{op}(): {what} cannot be made into one array: {str(e).rstrip('.')}.{hint}"
+        ) from None
+
+
+def _readonly_leaves(tensors: Any, op: str) -> list[np.ndarray]:
     leaves = []
-    for leaf in flatten(tensors):
-        arr = to_leaf_array(leaf).view()
+    for leaf, where in zip(flatten(tensors), _where(tensors), strict=True):
+        arr = _leaf(leaf, where, op).view()
         # Elements are views of these arrays; read-only views make an in-place change to an
         # element an error instead of a silent change to the next pass's data.
         arr.flags.writeable = False
@@ -29,7 +55,7 @@ class TensorSlicesDataset(Dataset):
 
     def __init__(self, tensors: Any, name: str | None):
         super().__init__((), name)
-        leaves = _readonly_leaves(tensors)
+        leaves = _readonly_leaves(tensors, self._op_name)
         if not leaves:
             raise ValueError("from_tensor_slices() needs at least one component")
         for leaf in leaves:
@@ -103,7 +129,10 @@ class TensorsDataset(Dataset):
 
     def __init__(self, tensors: Any, name: str | None):
         super().__init__((), name)
-        leaves = [leaf[()] if leaf.ndim == 0 else leaf for leaf in _readonly_leaves(tensors)]
+        leaves = [
+            leaf[()] if leaf.ndim == 0 else leaf
+            for leaf in _readonly_leaves(tensors, self._op_name)
+        ]
         self._element = pack_like(tensors, leaves)
 
     def _cardinality(self) -> int:

@@ -7,8 +7,9 @@ everything that decides its elements:
   runtime state (``_name``, counters, a class's ``_fingerprint_exclude``), recursing
   into ``_inputs``;
 * functions by their code (bytecode, constants, names; nested functions too), defaults,
-  closure cells and the globals they reference, recursively; helper functions reached
-  through a module (``mymod.helper``) are hashed by their code too. Functions and classes
+  closure cells and the globals they reference, recursively; what the code reads through
+  a module of the user's own (``mymod.helper``, ``mymod.OFFSET``, ``mymod.CFG["off"]``,
+  ``pkg.sub.SCALE``) is hashed by value (functions by code). Functions and classes
   from installed libraries (site-packages, the standard library, stoker itself) are
   hashed by qualified name and library version instead of code;
 * values: numbers, strings, bytes, containers, NumPy arrays (their bytes), dtypes,
@@ -16,7 +17,20 @@ everything that decides its elements:
 * source files: every string in the pipeline that names an existing regular file adds
   that file's size and modification time (file names of ``TFRecordDataset``,
   ``TextLineDataset`` and ``list_files`` are strings in the graph, so are paths in
-  closures and constants).
+  closures and constants); a string that names nothing adds that it names nothing.
+
+Inputs and outputs. The hash of the structure (:attr:`Fingerprint.structure`) and the
+state of each named file (:attr:`Fingerprint.paths`) are kept apart, and a cache's key is
+``Fingerprint.key(outputs)``: the structure and every named file *except* the
+outputs. The outputs are the named files that the filling pass itself changed: when it
+completes, the cache re-stats every named file (:meth:`Fingerprint.changed`), and those
+whose size or modification time changed during the pass (a log that the map function
+appends to, a file it creates) are recorded in the cache's meta as ``outputs`` and left
+out of its key. A later pipeline reads that list from the file and computes its key
+without them, so the cache is reused although the log has grown since. Every other named
+file is an input: a change to it between passes means another key, and the cache is
+recomputed. The price: an input that something else changes *while* a cache is being
+filled counts as an output of that fill.
 
 What it cannot see: data a function reads on its own from somewhere other than a named
 file (a database, a URL, a file whose name is built at run time), and objects it cannot
@@ -42,6 +56,7 @@ import sysconfig
 import threading
 import types
 import weakref
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -86,6 +101,31 @@ class Fingerprint:
     pipeline: str
     files: int
     unchecked_files: int = 0
+    structure: str = ""
+    paths: dict[str, bytes] = dataclasses.field(default_factory=dict, repr=False)
+
+    def key(self, outputs: Iterable[str] = ()) -> str:
+        """The digest of the structure and of every named file but ``outputs``.
+
+        ``key()`` is :attr:`digest`. A cache's meta records the outputs of the pass that
+        filled it, and its key is ``key(outputs)``.
+        """
+        skip = set(outputs)
+        h = hashlib.blake2b(digest_size=16)
+        h.update(self.structure.encode())
+        for name in sorted(self.paths):
+            if name in skip:
+                continue
+            data = self.paths[name]
+            for part in (name.encode("utf-8", "surrogatepass"), data):
+                h.update(struct.pack("<Q", len(part)))
+                h.update(part)
+        return h.hexdigest()
+
+    def changed(self) -> list[str]:
+        """The named files whose size or modification time differ from when the
+        fingerprint was taken (or that appeared or went since), sorted."""
+        return sorted(name for name, data in self.paths.items() if _stat_data(name) != data)
 
 
 def fingerprint(dataset: Dataset, ignore_paths: tuple[str, ...] = ()) -> Fingerprint:
@@ -103,14 +143,28 @@ def fingerprint(dataset: Dataset, ignore_paths: tuple[str, ...] = ()) -> Fingerp
     walker.feed(b"stoker-fingerprint-1", f"{sys.version_info[0]}.{sys.version_info[1]}".encode())
     walker.value(dataset, describe_pipeline(dataset, short=True))
     unknown = tuple(dict.fromkeys(walker.unknown))[:10]
-    return Fingerprint(
-        digest=walker.hexdigest(),
+    fp = Fingerprint(
+        digest="",
         known=not walker.unknown,
         unknown=unknown,
         pipeline=describe_pipeline(dataset),
-        files=walker.files,
+        files=sum(1 for data in walker.paths.values() if data),
         unchecked_files=walker.unchecked,
+        structure=walker.hexdigest(),
+        paths=walker.paths,
     )
+    return dataclasses.replace(fp, digest=fp.key())
+
+
+def _stat_data(name: str) -> bytes:
+    """Size and modification time of the regular file ``name``; b"" if there is none."""
+    try:
+        st = os.stat(name)
+    except (OSError, ValueError):
+        return b""
+    if not stat.S_ISREG(st.st_mode):
+        return b""
+    return struct.pack("<Qq", st.st_size, st.st_mtime_ns)
 
 
 def describe_pipeline(dataset: Dataset, short: bool = False) -> str:
@@ -201,10 +255,9 @@ class _Walker:
         self._depth = 0
         self._ignore = ignore_paths
         self.unknown: list[str] = []
-        self.files = 0
         self.unchecked = 0
         self._stats = 0
-        self._seen_paths: dict[str, bytes] = {}  # name -> size and mtime (b"": not a file)
+        self.paths: dict[str, bytes] = {}  # name -> size and mtime (b"": not a file)
 
     def hexdigest(self) -> str:
         return self._h.hexdigest()
@@ -221,32 +274,19 @@ class _Walker:
         self.feed(b"?")
 
     def _path(self, name: str) -> None:
-        if not name or len(name) > _MAX_PATH or "\0" in name:
-            return
-        known = self._seen_paths.get(name)
-        if known is not None:
-            if known:
-                self.feed(b"file", known)
-            return
-        if self._stats >= _MAX_STATS:
-            self.unchecked += 1
-            return
-        self._stats += 1
-        self._seen_paths[name] = b""
-        try:
-            st = os.stat(name)
-        except (OSError, ValueError):
-            return
-        if not stat.S_ISREG(st.st_mode):
+        # The name itself is hashed with the structure; the file's state is kept apart
+        # (Fingerprint.paths), so that the outputs of a pass can be left out of the key.
+        if not name or len(name) > _MAX_PATH or "\0" in name or name in self.paths:
             return
         if self._ignore:
             full = os.path.abspath(name)
             if any(full.startswith(p) for p in self._ignore):
                 return
-        data = struct.pack("<Qq", st.st_size, st.st_mtime_ns)
-        self._seen_paths[name] = data
-        self.feed(b"file", data)
-        self.files += 1
+        if self._stats >= _MAX_STATS:
+            self.unchecked += 1
+            return
+        self._stats += 1
+        self.paths[name] = _stat_data(name)
 
     def value(self, obj: Any, where: str) -> None:
         t = type(obj)
@@ -405,6 +445,9 @@ class _Walker:
                 self.feed(b"empty-cell", var.encode())
                 continue
             self.value(contents, f"{where}.closure[{var!r}]")
+            if isinstance(contents, types.ModuleType) and version is None:
+                # `import helper` inside an enclosing function: read as `helper.OFFSET`.
+                self._module_members(contents, _names(fn.__code__), f"{where}.{var}", set())
 
     def _globals(self, fn: types.FunctionType, where: str) -> None:
         names = _names(fn.__code__)
@@ -415,13 +458,30 @@ class _Walker:
             v = g[n]
             self.feed(b"global", n.encode())
             self.value(v, f"{where}.global[{n!r}]")
-            if isinstance(v, types.ModuleType) and _library_version(v.__name__) is None:
-                # `mymod.helper(x)`: hash the user module's functions the code names.
-                for attr in sorted(names):
-                    member = getattr(v, attr, None)
-                    if isinstance(member, (types.FunctionType, type)):
-                        self.feed(b"member", attr.encode())
-                        self.value(member, f"{where}.{n}.{attr}")
+            if isinstance(v, types.ModuleType):
+                self._module_members(v, names, f"{where}.{n}", set())
+
+    def _module_members(
+        self, module: types.ModuleType, names: set[str], where: str, seen: set[int]
+    ) -> None:
+        """Hash what code reads through a module of the user's own: ``mymod.helper(x)``,
+        ``mymod.OFFSET``, ``mymod.CFG["off"]``, ``pkg.sub.SCALE`` (recursively).
+
+        Every attribute of the module named by the code is hashed by value (functions by
+        code). Modules of installed libraries are covered by their version instead.
+        """
+        if id(module) in seen or _library_version(module.__name__) is not None:
+            return
+        seen.add(id(module))
+        members = vars(module)
+        for attr in sorted(names):
+            if attr not in members or (attr.startswith("__") and attr.endswith("__")):
+                continue
+            member = members[attr]
+            self.feed(b"member", attr.encode())
+            self.value(member, f"{where}.{attr}")
+            if isinstance(member, types.ModuleType):
+                self._module_members(member, names, f"{where}.{attr}", seen)
 
     def _code(self, code: types.CodeType, where: str) -> None:
         self.feed(b"code", code.co_code)

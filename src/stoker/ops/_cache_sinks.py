@@ -11,6 +11,7 @@ import datetime
 import glob
 import os
 import socket
+import stat
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -110,11 +111,10 @@ class MemorySink:
 
 
 class FileSink:
-    def __init__(self, ds: CacheDataset, lock: WriterLock, writer: CacheWriter, key: str):
+    def __init__(self, ds: CacheDataset, lock: WriterLock, writer: CacheWriter):
         self.ds = ds
         self.lock = lock
         self.writer = writer
-        self.key = key
         self.where = f"cache({ds._filename!r})"
 
     @property
@@ -127,8 +127,12 @@ class FileSink:
 
     def commit(self, start: Any) -> None:
         _, fp = self.ds._fingerprint()
+        # Named files that this pass changed are its outputs, not its inputs: recorded,
+        # and left out of the key (see stoker.ops._cache_fingerprint).
+        outputs = fp.changed()
         meta = {
-            "fingerprint": self.key,
+            "fingerprint": self.ds._key(outputs),
+            "outputs": outputs,
             "fingerprint_known": fp.known,
             "unknown": list(fp.unknown),
             "pipeline": fp.pipeline,
@@ -176,6 +180,7 @@ def remove_stale_temporaries(path: str) -> None:
     # Called with the writer lock held: any temporary file is a dead writer's.
     for tmp in glob.glob(glob.escape(path) + ".tmp-*"):
         try:
-            os.unlink(tmp)
+            if stat.S_ISREG(os.lstat(tmp).st_mode):  # only what a writer could have made
+                os.unlink(tmp)
         except OSError:
             pass

@@ -8,7 +8,7 @@ It writes, under tests/data/tfds/:
 
 - ``stoker_tiny/1.0.0/``: a builder of our own with every feature kind stoker.tfds decodes
   (PNG and JPEG images, class labels, text, scalars, a fixed and a varying tensor, a
-  zlib-encoded tensor, a nested dict, sequences of dicts, labels and images), two splits of
+  zlib-encoded tensor, a nested dict, sequences of dicts, labels, images and boxes), two splits of
   30 and 12 examples, 3 shards each;
 - ``cats_vs_dogs/4.0.1/``: 24 small JPEGs with cats_vs_dogs' features (``image``,
   ``image/filename``, ``label`` = cat/dog), 2 shards, for examples/seed.py;
@@ -101,6 +101,9 @@ def _tiny_builder(tfds):  # type: ignore[no-untyped-def]
                         "seq": f.Sequence({"tok": np.int64, "word": f.Text()}),
                         "labels": f.Sequence(f.ClassLabel(names=["x", "y"])),
                         "frames": f.Sequence(f.Image(shape=(4, 4, 3))),
+                        "objects": f.Sequence(
+                            {"bbox": f.BBoxFeature(), "kind": f.ClassLabel(names=["p", "q"])}
+                        ),
                     }
                 ),
                 supervised_keys=("image", "label"),
@@ -143,6 +146,13 @@ def _tiny_builder(tfds):  # type: ignore[no-untyped-def]
                         },
                         "labels": [j % 2 for j in range(k)],
                         "frames": rng.integers(0, 256, (k % 3, 4, 4, 3), dtype=np.uint8),
+                        "objects": {
+                            "bbox": [
+                                tfds.features.BBox(0.1 * j, 0.05, 0.1 * j + 0.5, 0.9)
+                                for j in range(k)
+                            ],
+                            "kind": [(i + j) % 2 for j in range(k)],
+                        },
                     },
                 )
 

@@ -114,6 +114,8 @@ def test_info(data_dir: str) -> None:
     assert info.features["label"].str2int("bee") == 1
     assert info.features["meta"]["kind"].names == ["odd", "even"]
     assert info.features["labels"].feature.names == ["x", "y"]
+    assert info.features["objects"]["kind"].names == ["p", "q"]
+    assert info.features["objects"]["bbox"].shape == (4,)
     assert info.features["seq"]["word"].dtype == object
     assert info.features["tensor"].shape == (2, 3)
     assert info.features["image"].shape == (None, None, 3)

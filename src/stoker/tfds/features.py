@@ -416,6 +416,12 @@ def from_json(proto: Mapping[str, Any], where: str = "features.json") -> Feature
         return ClassLabel(int(proto["classLabel"].get("numClasses", 0)))
     if "text" in proto:
         return Text()
+    if "boundingBox" in proto:  # stored as a float32 Tensor of shape (4,): ymin, xmin, ymax, xmax
+        box = proto["boundingBox"]
+        return Tensor(
+            _shape(box.get("shape", {"dimensions": ["4"]})),
+            _dtype(box.get("dtype", "float32"), where),
+        )
     if "tensor" in proto:
         tensor = proto["tensor"]
         dtype = _dtype(tensor.get("dtype", "float32"), where)
@@ -427,5 +433,5 @@ def from_json(proto: Mapping[str, Any], where: str = "features.json") -> Feature
     kind = proto.get("pythonClassName", "?")
     raise ValueError(
         f"{where}: feature {kind} is not one stoker reads (FeaturesDict, Sequence, Image, "
-        "ClassLabel, Text, Tensor, Scalar and the Tensor-based ones)"
+        "ClassLabel, Text, Tensor, Scalar, BBoxFeature)"
     )

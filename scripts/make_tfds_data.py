@@ -14,7 +14,8 @@ It writes, under tests/data/tfds/:
   ``image/filename``, ``label`` = cat/dog), 2 shards, for examples/seed.py;
 - ``reference.json``: for every split, what ``tfds.load`` gave (every leaf as dtype, shape
   and its bytes), the order of the examples' ids for a list of split specs (also with a
-  small interleave cycle and block), and which specs TFDS refuses.
+  small interleave cycle and block), which specs TFDS refuses, and the JPEG images decoded
+  with TensorFlow's accurate IDCT (``dct_method="INTEGER_ACCURATE"``).
 
 The examples are generated from fixed seeds, so a rerun writes the same data.
 """
@@ -233,6 +234,16 @@ def _tree(value):  # type: ignore[no-untyped-def]
     return _leaf(value)
 
 
+def _accurate(tfds, builder, split, key, channels):  # type: ignore[no-untyped-def]
+    import tensorflow as tf
+
+    ds = builder.as_dataset(split=split, decoders={key: tfds.decode.SkipDecoding()})
+    return [
+        _leaf(tf.io.decode_jpeg(e[key], channels=channels, dct_method="INTEGER_ACCURATE").numpy())
+        for e in ds
+    ]
+
+
 def _ids(tfds, builder, spec, **kwargs):  # type: ignore[no-untyped-def]
     ds = builder.as_dataset(split=spec, **kwargs)
     return [int(e["meta"]["id"]) for e in tfds.as_numpy(ds)]
@@ -281,6 +292,13 @@ def main() -> None:
                 reference["bad_specs"][spec] = None
         cats_ds = cats.as_dataset(split="train")
         reference["cats_vs_dogs"] = [_tree(e) for e in tfds.as_numpy(cats_ds)]
+        # TFDS decodes JPEGs with TensorFlow's default IDCT (dct_method "": libjpeg's fast
+        # integer one); record the accurate IDCT's pixels as well, which OpenCV uses.
+        reference["jpeg_accurate"] = {
+            "stoker_tiny/train/gray": _accurate(tfds, tiny, "train", "gray", 1),
+            "stoker_tiny/test/gray": _accurate(tfds, tiny, "test", "gray", 1),
+            "cats_vs_dogs/train/image": _accurate(tfds, cats, "train", "image", 3),
+        }
         # TFDS leaves a downloads/ folder behind; the tests need only the prepared data.
         shutil.rmtree(os.path.join(OUT, "downloads"), ignore_errors=True)
         with open(os.path.join(OUT, "reference.json"), "w") as f:

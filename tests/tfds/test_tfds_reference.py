@@ -2,9 +2,10 @@
 
 ``tests/data/tfds/`` was prepared by tensorflow-datasets (``scripts/make_tfds_data.py``),
 which also recorded what ``tfds.load`` gave. Every leaf must have TFDS's type, dtype and
-shape and its values exactly, except the JPEG-encoded images: two JPEG decoders may differ
-by a few levels per pixel (the IDCT is not fixed by the standard), so those compare within
-a tolerance.
+shape and its values exactly, except the JPEG-encoded images: TFDS decodes them with
+TensorFlow's default IDCT (``dct_method=""``, libjpeg's fast integer one), stoker with
+OpenCV's accurate one, so against ``tfds.load`` they agree within a few levels, and against
+TensorFlow's ``dct_method="INTEGER_ACCURATE"`` decode of the same bytes exactly.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import stoker.tfds as tfds
 
 pytest.importorskip("cv2")
 
-# JPEG leaves: TF's libjpeg and OpenCV's decode the same file to within a few levels.
+# JPEG leaves: TensorFlow's fast IDCT and OpenCV's accurate one differ by a few levels.
 _JPEG_KEYS = {"gray", "frames_jpeg"}
 _JPEG_MAX_DIFF = 8
 _JPEG_MEAN_DIFF = 4.0
@@ -76,6 +77,17 @@ def test_cats_vs_dogs_equals_tfds(data_dir: str) -> None:
     for i, (a, e) in enumerate(zip(actual, expected, strict=True)):
         _assert_same(a, e, f"cats_vs_dogs[{i}]", jpeg=True)
         assert a["image"].shape[2] == 3
+
+
+@pytest.mark.parametrize("key", sorted(REFERENCE["jpeg_accurate"]))
+def test_jpeg_pixels_equal_tensorflows_accurate_idct(data_dir: str, key: str) -> None:
+    name, split, feature = key.split("/")
+    expected = [decode_tree(e) for e in REFERENCE["jpeg_accurate"][key]]
+    actual = [e[feature] for e in tfds.load(name, split=split, data_dir=data_dir)]
+    assert len(actual) == len(expected)
+    for i, (a, e) in enumerate(zip(actual, expected, strict=True)):
+        assert a.dtype == e.dtype and a.shape == e.shape, f"{key}[{i}]"
+        np.testing.assert_array_equal(a, e, err_msg=f"{key}[{i}]")
 
 
 def _ids(ds: Any) -> list[int]:

@@ -239,3 +239,15 @@ def test_as_numpy_and_builder(data_dir: str) -> None:
     assert tfds.as_numpy(ds) is ds
     assert len(list(tfds.as_numpy(ds))) == 12
     assert "stoker_tiny/1.0.0" in repr(b)
+
+
+def test_corrupt_shard_names_the_file(data_dir: str, tmp_path: Path) -> None:
+    root = tmp_path / "stoker_tiny" / "1.0.0"
+    shutil.copytree(Path(data_dir) / "stoker_tiny" / "1.0.0", root)
+    shard = root / "stoker_tiny-test.tfrecord-00001-of-00003"
+    data = bytearray(shard.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    shard.write_bytes(bytes(data))
+    with pytest.raises(stoker.DataLossError) as info:
+        list(tfds.load("stoker_tiny", split="test", data_dir=tmp_path))
+    assert info.value.path is not None and info.value.path.endswith(shard.name)

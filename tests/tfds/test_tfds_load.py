@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import stoker
+import stoker.tf as tf
 import stoker.tfds as tfds
 from stoker.io import TFRecordWriter, make_example
 from stoker.testing import assert_checkpoint_roundtrip
@@ -227,9 +228,51 @@ def test_record_missing_a_feature_names_it(tmp_path: Path, data_dir: str) -> Non
         next(iter(tfds.load("stoker_tiny", split="test", data_dir=tmp_path)))
 
 
-def test_decoders_are_refused(data_dir: str) -> None:
-    with pytest.raises(TypeError, match="decoders"):
-        tfds.load("stoker_tiny", split="test", data_dir=data_dir, decoders={"image": None})
+def test_skip_decoding_gives_the_encoded_bytes(data_dir: str) -> None:
+    skip = tfds.decode.SkipDecoding()
+    decoded = list(tfds.load("stoker_tiny", split="test", data_dir=data_dir))
+    raw = list(
+        tfds.load(
+            "stoker_tiny",
+            split="test",
+            data_dir=data_dir,
+            decoders={"image": skip, "frames": skip, "gray": skip},
+        )
+    )
+    for d, r in zip(decoded, raw, strict=True):
+        assert type(r["image"]) is bytes and r["image"].startswith(b"\x89PNG")
+        assert type(r["gray"]) is bytes and r["gray"].startswith(b"\xff\xd8")
+        np.testing.assert_array_equal(tf.io.decode_png(r["image"], channels=3), d["image"])
+        np.testing.assert_array_equal(tf.io.decode_jpeg(r["gray"], channels=1), d["gray"])
+        assert r["frames"].dtype == object and len(r["frames"]) == len(d["frames"])
+        for frame, image in zip(r["frames"], d["frames"], strict=True):
+            np.testing.assert_array_equal(tf.io.decode_png(frame, channels=3), image)
+        np.testing.assert_array_equal(r["tensor"], d["tensor"])  # the rest as before
+    cats = tfds.load(
+        "cats_vs_dogs",
+        split="train[:2]",
+        data_dir=data_dir,
+        as_supervised=True,
+        decoders={"image": skip},
+    )
+    assert [type(image) for image, _ in cats] == [bytes, bytes]
+
+
+@pytest.mark.parametrize(
+    ("decoders", "error", "message"),
+    [
+        ({"label": tfds.decode.SkipDecoding()}, TypeError, "supported for Image features"),
+        ({"nope": tfds.decode.SkipDecoding()}, ValueError, "no feature 'nope'"),
+        ({"image": None}, TypeError, "must be tfds.decode.SkipDecoding"),
+        ({"meta": {"id": tfds.decode.SkipDecoding()}}, TypeError, r"'meta/id' is a Tensor"),
+        ({"image": {"x": tfds.decode.SkipDecoding()}}, TypeError, "is a dict but"),
+    ],
+)
+def test_bad_decoders_name_the_feature(
+    data_dir: str, decoders: dict, error: type, message: str
+) -> None:
+    with pytest.raises(error, match=message):
+        tfds.load("stoker_tiny", split="test", data_dir=data_dir, decoders=decoders)
 
 
 def test_as_numpy_and_builder(data_dir: str) -> None:

@@ -1,10 +1,11 @@
 """Datasets that TensorFlow Datasets prepared, read without TensorFlow.
 
 ``import stoker.tfds as tfds`` in place of ``import tensorflow_datasets as tfds``: ``load``,
-``builder``, ``Split``, ``ReadConfig``, ``as_numpy`` and ``features`` read what TFDS wrote to
-``data_dir`` (``dataset_info.json``, ``features.json``, ``*.labels.txt`` and the TFRecord
-shards) and decode the examples as TFDS does, into NumPy. Nothing is downloaded: a dataset
-that is not prepared raises ``FileNotFoundError`` saying where stoker looked.
+``builder``, ``Split``, ``ReadConfig``, ``as_numpy``, ``decode`` and ``features`` read what
+TFDS wrote to ``data_dir`` (``dataset_info.json``, ``features.json``, ``*.labels.txt`` and
+the TFRecord shards) and decode the examples as TFDS does, into NumPy. Nothing is
+downloaded: a dataset that is not prepared raises ``FileNotFoundError`` saying where stoker
+looked.
 
 Example::
 
@@ -14,7 +15,7 @@ Example::
     names = info.features["label"].names
 """
 
-from stoker.tfds import features
+from stoker.tfds import decode, features
 from stoker.tfds._info import DatasetInfo, SplitInfo
 from stoker.tfds._load import Builder, ReadConfig, as_numpy, builder, load
 from stoker.tfds._splits import Split
@@ -27,6 +28,7 @@ __all__ = [
     "SplitInfo",
     "as_numpy",
     "builder",
+    "decode",
     "features",
     "load",
 ]

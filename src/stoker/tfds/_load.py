@@ -22,6 +22,7 @@ from stoker.io.example import parse_example
 from stoker.options import AUTOTUNE, Options
 from stoker.sources.files import TFRecordDataset
 from stoker.tfds import _splits
+from stoker.tfds import decode as decode_lib
 from stoker.tfds import features as features_lib
 from stoker.tfds._info import DatasetInfo, read_info
 
@@ -170,6 +171,7 @@ def _split_dataset(
     as_supervised: bool,
     read_config: ReadConfig,
     batch_size: int | None,
+    decoders: Mapping[str, Any] | None = None,
 ) -> Dataset:
     reads = _splits.file_reads(split, info.split_shards())
     if not reads:
@@ -208,8 +210,9 @@ def _split_dataset(
         num_parallel_calls=read_config.num_parallel_calls_for_interleave_files,
         name=f"tfds-{info.name}-{split}-read",
     )
+    features = info.features if not decoders else decode_lib.apply(info.features, decoders)
     ds = records.map(
-        _Decode(info.features, supervised),
+        _Decode(features, supervised),
         num_parallel_calls=read_config.num_parallel_calls_for_decode,
         name=f"tfds-{info.name}-{split}-decode",
     )
@@ -257,7 +260,9 @@ def load(
         download: Accepted for compatibility; stoker never downloads.
         as_supervised: Elements are the ``(input, target)`` tuple of the dataset's
             ``supervised_keys`` instead of the feature dict.
-        decoders: Not supported (must be ``None``).
+        decoders: Features to leave encoded: ``{"image": tfds.decode.SkipDecoding()}``
+            gives that ``Image`` feature as its encoded ``bytes`` (nested dicts for nested
+            features).
         read_config: A ``ReadConfig`` (file shuffle seed, interleave, parallelism).
         with_info: Also return the ``DatasetInfo``.
 
@@ -276,11 +281,6 @@ def load(
         ds = ds.shuffle(1024).batch(128).prefetch(tf.data.AUTOTUNE)
     """
     del download  # stoker reads what is on disk; a missing dataset raises either way
-    if decoders is not None:
-        raise TypeError(
-            "decoders= is not supported by stoker.tfds; load without it and transform the "
-            "elements in a map"
-        )
     b = builder(name, data_dir=data_dir)
     ds = b.as_dataset(
         split=split,
@@ -288,6 +288,7 @@ def load(
         shuffle_files=shuffle_files,
         read_config=read_config,
         as_supervised=as_supervised,
+        decoders=decoders,
     )
     return (ds, b.info) if with_info else ds
 
@@ -318,6 +319,7 @@ class Builder:
         shuffle_files: bool = False,
         read_config: ReadConfig | None = None,
         as_supervised: bool = False,
+        decoders: Mapping[str, Any] | None = None,
     ) -> Any:
         """The split(s) as stoker datasets; arguments as in ``load``.
 
@@ -329,17 +331,19 @@ class Builder:
         if split is None:
             return {
                 name: _split_dataset(
-                    self.info, name, shuffle_files, as_supervised, config, batch_size
+                    self.info, name, shuffle_files, as_supervised, config, batch_size, decoders
                 )
                 for name in self.info.splits
             }
         if isinstance(split, (list, tuple)):
             return [
-                _split_dataset(self.info, str(s), shuffle_files, as_supervised, config, batch_size)
+                _split_dataset(
+                    self.info, str(s), shuffle_files, as_supervised, config, batch_size, decoders
+                )
                 for s in split
             ]
         return _split_dataset(
-            self.info, str(split), shuffle_files, as_supervised, config, batch_size
+            self.info, str(split), shuffle_files, as_supervised, config, batch_size, decoders
         )
 
     def __repr__(self) -> str:

@@ -77,3 +77,28 @@ def test_read_file(tmp_path: Path) -> None:
     (tmp_path / "f.bin").write_bytes(b"\x00\x01abc")
     assert tf.io.read_file(tmp_path / "f.bin") == b"\x00\x01abc"
     assert tf.io.read_file(str(tmp_path / "f.bin")) == b"\x00\x01abc"
+
+
+def test_decode_raw() -> None:
+    data = np.arange(6, dtype="<u2").tobytes()
+    out = tf.io.decode_raw(data, tf.uint16)
+    assert out.dtype == np.uint16 and out.tolist() == [0, 1, 2, 3, 4, 5]
+    assert tf.io.decode_raw(data, tf.uint16, little_endian=False).tolist() == [
+        0,
+        256,
+        512,
+        768,
+        1024,
+        1280,
+    ]
+    assert tf.io.decode_raw(b"\x01\x02\x03", tf.uint8).tolist() == [1, 2, 3]
+    batch = np.array([b"\x01\x02", b"\x03\x04"], dtype=object)
+    assert tf.io.decode_raw(batch, tf.uint8).tolist() == [[1, 2], [3, 4]]
+    ragged = [b"\x01", b"\x02\x03\x04"]
+    assert tf.io.decode_raw(ragged, tf.uint8, fixed_length=2).tolist() == [[1, 0], [2, 3]]
+    with pytest.raises(ValueError, match="different lengths"):
+        tf.io.decode_raw(ragged, tf.uint8)
+    with pytest.raises(ValueError, match="3 bytes are not a whole number of uint16"):
+        tf.io.decode_raw(b"abc", tf.uint16)
+    with pytest.raises(TypeError, match="not a numeric dtype"):
+        tf.io.decode_raw(b"abc", tf.string)

@@ -77,3 +77,19 @@ def test_shape_is_int32() -> None:
     s = tf.shape(np.zeros((224, 200, 3), np.uint8))
     assert s.dtype == np.int32 and s.tolist() == [224, 200, 3]
     assert tf.shape(np.zeros(3), out_type=tf.int64).dtype == np.int64
+
+
+def test_numpy_function_calls_and_checks_dtypes() -> None:
+    out = tf.numpy_function(lambda x: x * 2, [np.float32([1, 2])], tf.float32)
+    assert out.dtype == np.float32 and out.tolist() == [2.0, 4.0]
+    a, b = tf.numpy_function(
+        lambda x, y: (x + y, (x - y).astype(np.int32)),
+        [np.int64(3), np.int64(1)],
+        [tf.int64, tf.int32],
+    )
+    assert (a, b) == (4, 2) and b.dtype == np.int32
+    assert tf.numpy_function(lambda: b"x", [], tf.string) == b"x"
+    with pytest.raises(TypeError, match="value 0 returned by the function is int64, but Tout"):
+        tf.numpy_function(lambda x: x, [np.int64([1])], tf.float32)
+    with pytest.raises(ValueError, match="returned 1 values but Tout lists 2"):
+        tf.numpy_function(lambda x: x, [1], [tf.int64, tf.int64])

@@ -23,7 +23,7 @@ What is served:
 - dtypes as NumPy dtypes (``tf.float32``, ``tf.uint8``, ``tf.int64``, ``tf.string`` …),
   ``as_dtype`` and ``TensorSpec``;
 - tensor helpers on NumPy: ``cast``, ``reshape``, ``expand_dims``, ``squeeze``, ``stack``,
-  ``concat``, ``one_hot``, ``clip_by_value``, ``constant``, ``shape``.
+  ``concat``, ``one_hot``, ``clip_by_value``, ``constant``, ``shape``, ``numpy_function``.
 
 Any other name raises ``AttributeError`` naming it, saying that stoker serves only the input
 pipeline, and pointing at the NumPy function to use where there is one (``tf.reduce_mean``:
@@ -63,6 +63,7 @@ from stoker.tf._ops import (
     concat,
     constant,
     expand_dims,
+    numpy_function,
     one_hot,
     reshape,
     shape,
@@ -93,6 +94,7 @@ __all__ = [
     "int64",
     "int8",
     "io",
+    "numpy_function",
     "one_hot",
     "reshape",
     "shape",

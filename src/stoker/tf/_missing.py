@@ -49,12 +49,14 @@ _INSTEAD: Final = {
     "minimum": "numpy.minimum",
     "multiply": "numpy.multiply (or *)",
     "not_equal": "numpy.not_equal (or !=)",
-    "numpy_function": "calling the function directly: stoker's map already runs Python",
     "ones": "numpy.ones",
     "ones_like": "numpy.ones_like",
     "pad": "numpy.pad",
     "print": "print",
-    "py_function": "calling the function directly: stoker's map already runs Python",
+    "py_function": (
+        "tf.numpy_function, or calling the function directly: stoker's map already runs "
+        "Python on NumPy values (py_function's EagerTensors, with .numpy(), do not exist here)"
+    ),
     "random": "the numpy.random.Generator that Dataset.random_map passes (rng=...)",
     "range": "numpy.arange",
     "rank": "numpy.ndim",

@@ -21,6 +21,7 @@ __all__ = [
     "concat",
     "constant",
     "expand_dims",
+    "numpy_function",
     "one_hot",
     "reshape",
     "shape",
@@ -200,6 +201,43 @@ def clip_by_value(t: Any, clip_value_min: Any, clip_value_max: Any, name: str | 
     del name
     arr = _as_array(t)
     return _out(np.clip(arr, clip_value_min, clip_value_max).astype(arr.dtype, copy=False))
+
+
+def _checked(value: Any, dtype: Any, index: int) -> Any:
+    target = as_dtype(dtype)
+    got = np.asarray(value).dtype
+    if got == target or (target.kind == "O" and got.kind in "SUO"):
+        return value
+    raise TypeError(
+        f"numpy_function: value {index} returned by the function is {got}, but Tout says "
+        f"{target}; return that dtype (TensorFlow raises the same in a tf.data map)"
+    )
+
+
+def numpy_function(
+    func: Any, inp: Sequence[Any], Tout: Any, stateful: bool = True, name: str | None = None
+) -> Any:
+    """``func(*inp)``, its results checked against ``Tout``, like ``tf.numpy_function``.
+
+    TensorFlow calls ``func`` with NumPy arrays; stoker's elements are NumPy already, so
+    this is the call itself. As in a tf.data ``map`` (graph mode), a result whose dtype is
+    not ``Tout`` raises ``TypeError``. ``Tout`` is a dtype (one result) or a list/tuple of
+    dtypes (that many results, returned as a list).
+
+    Example::
+
+        image = tf.numpy_function(cv2_blur, [image], tf.uint8)
+    """
+    del stateful, name
+    result = func(*inp)
+    if isinstance(Tout, (list, tuple)):
+        values = result if isinstance(result, (list, tuple)) else [result]
+        if len(values) != len(Tout):
+            raise ValueError(
+                f"numpy_function: func returned {len(values)} values but Tout lists {len(Tout)}"
+            )
+        return [_checked(v, t, i) for i, (v, t) in enumerate(zip(values, Tout, strict=True))]
+    return _checked(result, Tout, 0)
 
 
 def _infer(value: Any) -> np.ndarray:

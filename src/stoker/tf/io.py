@@ -17,9 +17,12 @@ import os
 from dataclasses import dataclass
 from typing import Any, Final
 
+import numpy as np
+
 from stoker.io.example import FixedLenFeature, VarLenFeature
 from stoker.io.example import parse_example as _parse_example
 from stoker.io.tfrecord import TFRecordWriter as _Writer
+from stoker.tf._dtypes import as_dtype
 from stoker.tf._missing import missing
 
 __all__ = [
@@ -30,6 +33,7 @@ __all__ = [
     "decode_image",  # noqa: F822 - loaded on first use, by __getattr__
     "decode_jpeg",  # noqa: F822 - loaded on first use, by __getattr__
     "decode_png",  # noqa: F822 - loaded on first use, by __getattr__
+    "decode_raw",
     "encode_jpeg",  # noqa: F822 - loaded on first use, by __getattr__
     "encode_png",  # noqa: F822 - loaded on first use, by __getattr__
     "parse_example",
@@ -41,7 +45,7 @@ _CODECS: Final = ("decode_image", "decode_jpeg", "decode_png", "encode_jpeg", "e
 _SERVED: Final = (
     "stoker.tf.io serves parse_single_example, parse_example, FixedLenFeature, "
     "VarLenFeature, decode_jpeg, decode_png, decode_image, encode_jpeg, encode_png, "
-    "read_file, TFRecordWriter and TFRecordOptions"
+    "decode_raw, read_file, TFRecordWriter and TFRecordOptions"
 )
 _INSTEAD: Final = {
     "gfile": "open(), glob.glob, os.path and os.listdir",
@@ -55,6 +59,53 @@ _INSTEAD: Final = {
 # 1-D batch of them, with TensorFlow's shapes, so both names are that function itself.
 parse_single_example = _parse_example
 parse_example = _parse_example
+
+
+def decode_raw(
+    input_bytes: Any,
+    out_type: Any,
+    little_endian: bool = True,
+    fixed_length: int | None = None,
+    name: str | None = None,
+) -> np.ndarray:
+    """The bytes reinterpreted as an array of ``out_type``, like ``tf.io.decode_raw``.
+
+    A ``bytes`` value gives a 1-D array; a batch (an array or list of ``bytes`` of one
+    length) gives one row per value. ``fixed_length`` keeps the first ``fixed_length``
+    bytes of each value, padding shorter ones with zeros, as TensorFlow does.
+
+    Example::
+
+        pixels = tf.reshape(tf.io.decode_raw(example["raw"], tf.uint8), [32, 32, 3])
+    """
+    del name
+    dtype = as_dtype(out_type)
+    if dtype.kind not in "biufc":
+        raise TypeError(f"decode_raw: out_type={out_type!r} is not a numeric dtype")
+    dtype = dtype.newbyteorder("<" if little_endian else ">") if dtype.itemsize > 1 else dtype
+
+    def one(value: Any) -> np.ndarray:
+        data = bytes(value)
+        if fixed_length is not None:
+            data = data[:fixed_length].ljust(fixed_length, b"\0")
+        if len(data) % dtype.itemsize:
+            raise ValueError(
+                f"decode_raw: {len(data)} bytes are not a whole number of {dtype.name} "
+                f"values ({dtype.itemsize} bytes each)"
+            )
+        return np.frombuffer(data, dtype=dtype).astype(dtype.newbyteorder("="), copy=False)
+
+    if isinstance(input_bytes, (bytes, bytearray, memoryview)):
+        return one(input_bytes)
+    rows = [one(v) for v in np.asarray(input_bytes, dtype=object).ravel().tolist()]
+    if len({r.size for r in rows}) > 1:
+        raise ValueError(
+            "decode_raw: the values of a batch have different lengths; pass fixed_length"
+        )
+    shape = np.shape(np.asarray(input_bytes, dtype=object))
+    if not rows:
+        return np.empty((*shape, 0), dtype=dtype.newbyteorder("="))
+    return np.stack(rows).reshape((*shape, rows[0].size))
 
 
 def read_file(filename: str | os.PathLike[str], name: str | None = None) -> bytes:

@@ -130,3 +130,17 @@ def test_image_names_not_in_stoker_image_raise() -> None:
     pytest.importorskip("stoker.image")
     with pytest.raises(AttributeError, match=r"'draw_bounding_boxes'.*serves what stoker.image"):
         tf.image.draw_bounding_boxes  # noqa: B018
+
+
+def test_migration_doc_lists_what_is_served() -> None:
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "migration.md").read_text()
+    dtypes = {n for n in tf.__all__ if isinstance(getattr(tf, n), np.dtype)}
+    modules = {"data", "image", "io"}
+    for name in sorted(set(tf.__all__) - dtypes - modules):
+        assert f"`tf.{name}" in doc, f"tf.{name} is not in docs/migration.md"
+    for name in tf.io.__all__:
+        assert f"tf.io.{name}" in doc or f"`{name}`" in doc, f"tf.io.{name}"
+    for name in tf.data.experimental.__all__:
+        assert f"`{name}" in doc, f"tf.data.experimental.{name}"

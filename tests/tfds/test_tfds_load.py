@@ -13,7 +13,7 @@ import stoker
 import stoker.tf as tf
 import stoker.tfds as tfds
 from stoker.io import TFRecordWriter, make_example
-from stoker.testing import assert_checkpoint_roundtrip
+from stoker.testing import assert_checkpoint_roundtrip, assert_elements_equal
 
 pytest.importorskip("cv2")
 
@@ -294,3 +294,60 @@ def test_corrupt_shard_names_the_file(data_dir: str, tmp_path: Path) -> None:
     with pytest.raises(stoker.DataLossError) as info:
         list(tfds.load("stoker_tiny", split="test", data_dir=tmp_path))
     assert info.value.path is not None and info.value.path.endswith(shard.name)
+
+
+_LEGACY_CLASS = {
+    "featuresDict": "FeaturesDict",
+    "sequence": "Sequence",
+    "image": "Image",
+    "classLabel": "ClassLabel",
+    "text": "Text",
+    "tensor": "Tensor",
+    "boundingBox": "BBoxFeature",
+}
+
+
+def _to_legacy(node: dict, as_proto: bool) -> dict:
+    """features.json in the form TFDS wrote before 4.5 (class dicts, or proto_cls JSON)."""
+    (key,) = [k for k in node if k != "pythonClassName"]
+    kind = node["pythonClassName"]
+    body = node[key]
+    if key == "featuresDict":
+        content: object = {k: _to_legacy(v, as_proto) for k, v in body["features"].items()}
+        return {"type": kind, "content": content}
+    if key == "sequence":
+        length = int(body.get("length", -1))
+        content = {
+            "feature": _to_legacy(body["feature"], as_proto),
+            "length": None if length < 0 else length,
+        }
+        return {"type": kind, "content": content}
+    if as_proto:
+        return {
+            "type": kind,
+            "proto_cls": f"tensorflow_datasets.{_LEGACY_CLASS[key]}Feature",
+            "content": json.dumps(body),
+        }
+    shape = [None if int(d) < 0 else int(d) for d in body.get("shape", {}).get("dimensions", [])]
+    if key == "image":
+        content = {"shape": shape, "dtype": "uint8", "encoding_format": body.get("encodingFormat")}
+    elif key == "classLabel":
+        content = {"num_classes": int(body["numClasses"])}
+    elif key == "text":
+        content = {}
+    else:
+        content = {"shape": shape, "dtype": body["dtype"], "encoding": body.get("encoding", "none")}
+    return {"type": kind, "content": content}
+
+
+@pytest.mark.parametrize("as_proto", [False, True])
+def test_legacy_features_json(data_dir: str, tmp_path: Path, as_proto: bool) -> None:
+    root = tmp_path / "stoker_tiny" / "1.0.0"
+    shutil.copytree(Path(data_dir) / "stoker_tiny" / "1.0.0", root)
+    features = json.loads((root / "features.json").read_text())
+    (root / "features.json").write_text(json.dumps(_to_legacy(features, as_proto)))
+    new = list(tfds.load("stoker_tiny", split="test", data_dir=data_dir))
+    old, info = tfds.load("stoker_tiny", split="test", data_dir=tmp_path, with_info=True)
+    assert info.features["label"].names == ["ant", "bee", "cat"]
+    for a, b in zip(old, new, strict=True):
+        assert_elements_equal(a, b)

@@ -25,6 +25,7 @@ feature            element
 
 from __future__ import annotations
 
+import json
 import os
 import zlib
 from collections.abc import Mapping
@@ -397,6 +398,8 @@ def from_json(proto: Mapping[str, Any], where: str = "features.json") -> Feature
     Raises:
         ValueError: A feature kind or option stoker does not read.
     """
+    if "type" in proto and "content" in proto:
+        return _from_legacy_json(proto, where)
     if "featuresDict" in proto:
         children = proto["featuresDict"].get("features", {})
         return FeaturesDict(
@@ -435,3 +438,59 @@ def from_json(proto: Mapping[str, Any], where: str = "features.json") -> Feature
         f"{where}: feature {kind} is not one stoker reads (FeaturesDict, Sequence, Image, "
         "ClassLabel, Text, Tensor, Scalar, BBoxFeature)"
     )
+
+
+# Legacy features.json (TFDS before 4.5): {"type": "<module>.<Class>", "content": ...}, where
+# content is the class's own dict, or (with "proto_cls") its proto message as JSON.
+_LEGACY_PROTO_KEY: Final = {
+    "FeaturesDict": "featuresDict",
+    "Sequence": "sequence",
+    "Image": "image",
+    "ClassLabel": "classLabel",
+    "Text": "text",
+    "Tensor": "tensor",
+    "Scalar": "tensor",
+    "BBoxFeature": "boundingBox",
+}
+
+
+def _legacy_shape(dims: Any) -> tuple[int | None, ...]:
+    return tuple(None if d is None or int(d) < 0 else int(d) for d in dims)
+
+
+def _from_legacy_json(proto: Mapping[str, Any], where: str) -> FeatureConnector:
+    kind = str(proto["type"])
+    cls = kind.rsplit(".", 1)[-1]
+    content = proto["content"]
+    if isinstance(content, str):
+        content = json.loads(content)
+    if proto.get("proto_cls"):
+        if cls not in _LEGACY_PROTO_KEY:
+            raise ValueError(f"{where}: feature {kind} is not one stoker reads")
+        return from_json({_LEGACY_PROTO_KEY[cls]: content, "pythonClassName": kind}, where)
+    if cls == "FeaturesDict":
+        return FeaturesDict(
+            {name: from_json(child, f"{where}/{name}") for name, child in content.items()}
+        )
+    if cls == "Sequence":
+        length = content.get("length")
+        return Sequence(
+            from_json(content["feature"], where),
+            None if length is None or int(length) < 0 else int(length),
+        )
+    if cls == "Image":
+        if content.get("dtype", "uint8") != "uint8":
+            raise ValueError(f"{where}: Image of dtype {content['dtype']}; stoker reads uint8")
+        return Image(_legacy_shape(content["shape"]), content.get("encoding_format") or "png")
+    if cls == "ClassLabel":
+        return ClassLabel(int(content["num_classes"]))
+    if cls == "Text":
+        if "use_encoder" in content:
+            raise ValueError(f"{where}: Text with a (deprecated) encoder is not read")
+        return Text()
+    if cls in ("Tensor", "Scalar", "BBoxFeature"):
+        shape = _legacy_shape(content.get("shape", [4] if cls == "BBoxFeature" else []))
+        dtype = _dtype(content.get("dtype", "float32"), where)
+        encoding = content.get("encoding", "none") or "none"
+        return Scalar(dtype, encoding) if cls == "Scalar" else Tensor(shape, dtype, encoding)
+    raise ValueError(f"{where}: feature {kind} is not one stoker reads")

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from stoker.tfds import features as features_lib
+from stoker.tfds._json import from_json
 
 __all__ = ["DatasetInfo", "SplitInfo", "read_info"]
 
@@ -176,7 +177,7 @@ def read_info(data_dir: str, config_name: str | None = None) -> DatasetInfo:
             f"{features_path} is missing; the dataset was prepared without its features "
             "description, which stoker needs to decode the records"
         ) from None
-    features = features_lib.from_json(features_json)
+    features = from_json(features_json)
     if not isinstance(features, features_lib.FeaturesDict):
         raise ValueError(
             f"{features_path}: the top-level feature is a {type(features).__name__}; stoker "

@@ -4,9 +4,9 @@ TensorFlow Datasets describes a dataset's element in ``features.json``: the prot
 form of a tree of feature connectors (``FeaturesDict``, ``Sequence``, ``Image``,
 ``ClassLabel``, ``Text``, ``Tensor``, ``Scalar``). The records are ``tf.train.Example``
 protos whose feature names are the tree's paths joined by ``/`` (``"meta/id"``), every value
-flattened to a 1-D list. This module rebuilds the tree from the JSON (plain JSON, nothing is
-unpickled or imported by name) and turns one parsed Example back into the nested element
-``tfds.as_numpy`` gives:
+flattened to a 1-D list. ``stoker.tfds._json`` rebuilds the tree from the JSON (plain
+JSON, nothing is unpickled or imported by name); the classes here turn one parsed Example
+back into the nested element ``tfds.as_numpy`` gives:
 
 =================  =====================================================================
 feature            element

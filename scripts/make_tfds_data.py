@@ -17,7 +17,9 @@ It writes, under tests/data/tfds/:
   small interleave cycle and block), which specs TFDS refuses, and the JPEG images decoded
   with TensorFlow's accurate IDCT (``dct_method="INTEGER_ACCURATE"``).
 
-The examples are generated from fixed seeds, so a rerun writes the same data.
+The examples are generated from fixed seeds, so a rerun writes the same examples and the
+same reference.json (the record bytes may differ: TFDS serializes an Example's feature map
+in no fixed order).
 """
 
 from __future__ import annotations

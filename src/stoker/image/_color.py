@@ -1,0 +1,338 @@
+"""Colour ops: brightness, contrast, saturation, hue, HSV and greyscale, standardization.
+
+tf.image computes these on float images in [0, 1]: an integer image is converted to
+float32, adjusted, and converted back (truncating ``x * 255.5`` for uint8). Here a uint8
+image takes a shortcut where the result depends on each value alone (brightness, and
+contrast once the channel means are known): the float computation is done once for the 256
+possible values and applied as a lookup table (OpenCV ``LUT``), which gives tf's values
+exactly at a fraction of the cost. Saturation and hue mix the channels and go through
+OpenCV's float32 HSV conversions.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from stoker.image._checks import as_image, check_channels
+from stoker.image._cv import cv2
+from stoker.image._dtype import convert_image_dtype, from_float32, to_float32
+
+__all__ = [
+    "adjust_brightness",
+    "adjust_contrast",
+    "adjust_hue",
+    "adjust_saturation",
+    "grayscale_to_rgb",
+    "hsv_to_rgb",
+    "per_image_standardization",
+    "rgb_to_grayscale",
+    "rgb_to_hsv",
+]
+
+_LEVELS = np.arange(256, dtype=np.uint8)
+_LEVELS_F32 = convert_image_dtype(_LEVELS, np.float32)
+_GRAY_WEIGHTS = np.array([[0.2989, 0.5870, 0.1140]], np.float32)  # tf's (ITU-R 601-2)
+
+
+def _float_factor(value: Any, name: str) -> np.float32:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name}={value!r} must be a number") from None
+    out: np.float32 = np.float32(number)
+    return out
+
+
+def _apply_lut(img: np.ndarray, lut: np.ndarray) -> np.ndarray:
+    """``lut[img]`` for uint8 ``img``; ``lut`` is (256,) or (256, channels)."""
+    img = np.ascontiguousarray(img)
+    if lut.ndim == 1:
+        flat = img.reshape(1, -1) if img.size else img
+        return np.asarray(cv2.LUT(flat, lut)).reshape(img.shape)
+    channels = img.shape[-1]
+    if channels <= 4:
+        table = np.ascontiguousarray(lut.reshape(1, 256, channels))
+        out = cv2.LUT(img.reshape(1, -1, channels), table)
+        return np.asarray(out).reshape(img.shape)
+    return np.asarray(lut[img, np.arange(channels)])
+
+
+def adjust_brightness(image: Any, delta: float) -> np.ndarray:
+    """Add ``delta`` to every value, in the [0, 1] scale of float images.
+
+    Integer images are converted to float, shifted and converted back with saturation, as
+    tf.image does; uint8 uses an exact lookup table. Float images are not clipped.
+
+    Args:
+        image: An image or batch of any shape.
+        delta: The amount to add, in [0, 1] units (0.1 adds 25.5 levels to a uint8 image).
+
+    Returns:
+        An array of ``image``'s shape and dtype.
+
+    Example::
+
+        brighter = stoker.image.adjust_brightness(img, 0.2)
+    """
+    arr = as_image(image, min_rank=0)
+    d = _float_factor(delta, "delta")
+    if arr.dtype == np.uint8:
+        return _apply_lut(arr, from_float32(_LEVELS_F32 + d, arr.dtype))
+    flt = to_float32(arr)
+    return from_float32(flt + flt.dtype.type(d), arr.dtype)
+
+
+def _channel_means(flt: np.ndarray) -> np.ndarray:
+    """Per-image, per-channel means of a float image or batch, shape (..., 1, 1, C)."""
+    if flt.ndim == 3 and flt.shape[-1] <= 4 and flt.dtype == np.float32:
+        m = cv2.mean(np.ascontiguousarray(flt))[: flt.shape[-1]]
+        return np.asarray(m, np.float32).reshape(1, 1, -1)
+    return np.asarray(flt.mean(axis=(-3, -2), keepdims=True, dtype=np.float64), np.float32)
+
+
+def adjust_contrast(images: Any, contrast_factor: float) -> np.ndarray:
+    """Scale each channel's distance from its mean: ``(x - mean) * contrast_factor + mean``.
+
+    The mean is taken per image and per channel over height and width, as tf.image does.
+
+    Args:
+        images: An image ``(H, W, C)`` or batch ``(..., H, W, C)``.
+        contrast_factor: The multiplier (1 leaves the image unchanged).
+
+    Returns:
+        An array of ``images``' shape and dtype (integers saturate).
+
+    Raises:
+        ValueError: ``images`` has fewer than 3 dimensions.
+
+    Example::
+
+        flat = stoker.image.adjust_contrast(img, 0.5)
+    """
+    arr = as_image(images, "images")
+    f = _float_factor(contrast_factor, "contrast_factor")
+    if arr.dtype == np.uint8:
+        batch = arr.reshape((-1, *arr.shape[-3:]))
+        out = np.empty_like(batch)
+        for i, img in enumerate(batch):
+            img = np.ascontiguousarray(img)
+            c = img.shape[-1]
+            raw = cv2.mean(img)[:c] if c <= 4 else img.mean(axis=(0, 1))
+            means = (np.asarray(raw, np.float64) / 255).astype(np.float32)
+            lut = (_LEVELS_F32[:, None] - means) * f + means
+            out[i] = _apply_lut(img, from_float32(lut, arr.dtype))
+        return out.reshape(arr.shape)
+    flt = to_float32(arr)
+    means = _channel_means(flt.astype(np.float32, copy=False))
+    adjusted = (flt - means) * f + means
+    return from_float32(adjusted.astype(flt.dtype, copy=False), arr.dtype)
+
+
+def _hsv_of(flt: np.ndarray) -> np.ndarray:
+    """OpenCV's float HSV (H in degrees [0, 360), S and V in [0, 1]), shape (1, N, 3)."""
+    pixels = np.ascontiguousarray(flt, np.float32).reshape(1, -1, 3)
+    return np.asarray(cv2.cvtColor(pixels, cv2.COLOR_RGB2HSV))
+
+
+def _rgb_of(hsv: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    return np.asarray(cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)).reshape(shape)
+
+
+def _rgb_input(image: Any, name: str = "image") -> np.ndarray:
+    arr = as_image(image, name)
+    check_channels(arr, 3, name)
+    return arr
+
+
+def adjust_saturation(image: Any, saturation_factor: float, name: str | None = None) -> np.ndarray:
+    """Multiply the saturation (HSV's S, clipped to [0, 1]) by ``saturation_factor``.
+
+    Args:
+        image: An RGB image ``(H, W, 3)`` or batch ``(..., H, W, 3)``.
+        saturation_factor: The multiplier (0 gives grey, 1 leaves the image unchanged).
+        name: Unused.
+
+    Returns:
+        An array of ``image``'s shape and dtype.
+
+    Raises:
+        ValueError: ``image`` has fewer than 3 dimensions or not 3 channels.
+
+    Example::
+
+        vivid = stoker.image.adjust_saturation(img, 2.0)
+    """
+    del name
+    arr = _rgb_input(image)
+    k = _float_factor(saturation_factor, "saturation_factor")
+    if arr.size == 0:
+        return np.array(arr)
+    hsv = _hsv_of(to_float32(arr))
+    s = hsv[..., 1]
+    np.multiply(s, k, out=s)
+    np.clip(s, 0.0, 1.0, out=s)
+    return from_float32(_rgb_of(hsv, arr.shape), arr.dtype, saturate=False)
+
+
+def adjust_hue(image: Any, delta: float, name: str | None = None) -> np.ndarray:
+    """Rotate the hue (HSV's H, in turns) by ``delta`` in [-1, 1].
+
+    Args:
+        image: An RGB image ``(H, W, 3)`` or batch ``(..., H, W, 3)``.
+        delta: The rotation in turns (0.5 is half-way round the colour wheel).
+        name: Unused.
+
+    Returns:
+        An array of ``image``'s shape and dtype.
+
+    Raises:
+        ValueError: ``image`` has fewer than 3 dimensions or not 3 channels, or ``delta`` is
+            outside [-1, 1].
+
+    Example::
+
+        shifted = stoker.image.adjust_hue(img, 0.1)
+    """
+    del name
+    arr = _rgb_input(image)
+    d = _float_factor(delta, "delta")
+    if not -1.0 <= d <= 1.0:
+        raise ValueError(f"delta={delta} must be in the interval [-1, 1]")
+    if arr.size == 0:
+        return np.array(arr)
+    hsv = _hsv_of(to_float32(arr))
+    h = hsv[..., 0]
+    # OpenCV's HSV->RGB wraps a hue in [360, 720) back into [0, 360) itself (not a negative
+    # one), so shifting by a turn more for negative deltas saves a modulo pass.
+    np.add(h, np.float32(d * 360.0 + (360.0 if d < 0 else 0.0)), out=h)
+    return from_float32(_rgb_of(hsv, arr.shape), arr.dtype, saturate=False)
+
+
+def _float_only(arr: np.ndarray, fn: str) -> None:
+    if arr.dtype.kind != "f":
+        raise TypeError(
+            f"{fn}: images must be float (tf.image accepts only float types), got {arr.dtype}; "
+            "convert with convert_image_dtype first"
+        )
+
+
+def rgb_to_hsv(images: Any, name: str | None = None) -> np.ndarray:
+    """Convert float RGB in [0, 1] to HSV, all three in [0, 1] (hue in turns).
+
+    Args:
+        images: A float array whose last dimension is 3.
+        name: Unused.
+
+    Returns:
+        An array of the same shape and dtype (computed in float32).
+
+    Example::
+
+        hsv = stoker.image.rgb_to_hsv(stoker.image.convert_image_dtype(img, np.float32))
+    """
+    del name
+    arr = as_image(images, "images", min_rank=1)
+    check_channels(arr, 3, "images")
+    _float_only(arr, "rgb_to_hsv")
+    if arr.size == 0:
+        return np.array(arr)
+    hsv = _hsv_of(arr)
+    hsv[..., 0] *= np.float32(1.0 / 360.0)
+    return hsv.reshape(arr.shape).astype(arr.dtype, copy=False)
+
+
+def hsv_to_rgb(images: Any, name: str | None = None) -> np.ndarray:
+    """Convert HSV (all in [0, 1], hue in turns) to RGB in [0, 1].
+
+    Args:
+        images: A float array whose last dimension is 3.
+        name: Unused.
+
+    Returns:
+        An array of the same shape and dtype (computed in float32).
+
+    Example::
+
+        rgb = stoker.image.hsv_to_rgb(hsv)
+    """
+    del name
+    arr = as_image(images, "images", min_rank=1)
+    check_channels(arr, 3, "images")
+    _float_only(arr, "hsv_to_rgb")
+    if arr.size == 0:
+        return np.array(arr)
+    hsv = np.array(arr, np.float32).reshape(1, -1, 3)
+    hsv[..., 0] *= np.float32(360.0)
+    return _rgb_of(hsv, arr.shape).astype(arr.dtype, copy=False)
+
+
+def rgb_to_grayscale(images: Any, name: str | None = None) -> np.ndarray:
+    """Weighted sum of R, G, B (0.2989, 0.5870, 0.1140), keeping a last dimension of 1.
+
+    Args:
+        images: An array whose last dimension is 3.
+        name: Unused.
+
+    Returns:
+        An array of shape ``(..., 1)`` and ``images``' dtype.
+
+    Example::
+
+        grey = stoker.image.rgb_to_grayscale(img)  # (H, W, 1)
+    """
+    del name
+    arr = as_image(images, "images", min_rank=1)
+    check_channels(arr, 3, "images")
+    flt = convert_image_dtype(arr, np.float32)
+    if arr.size == 0:
+        return np.zeros((*arr.shape[:-1], 1), arr.dtype)
+    pixels = np.ascontiguousarray(flt).reshape(1, -1, 3)
+    gray = np.asarray(cv2.transform(pixels, _GRAY_WEIGHTS)).reshape((*arr.shape[:-1], 1))
+    return convert_image_dtype(gray, arr.dtype)
+
+
+def grayscale_to_rgb(images: Any, name: str | None = None) -> np.ndarray:
+    """Repeat a single channel three times.
+
+    Args:
+        images: An array whose last dimension is 1.
+        name: Unused.
+
+    Returns:
+        An array of shape ``(..., 3)``.
+
+    Example::
+
+        rgb = stoker.image.grayscale_to_rgb(grey)
+    """
+    del name
+    arr = as_image(images, "images", min_rank=1)
+    check_channels(arr, 1, "images")
+    return np.repeat(arr, 3, axis=-1)
+
+
+def per_image_standardization(image: Any) -> np.ndarray:
+    """Scale each image to mean 0 and variance 1 (float32; values are not scaled first).
+
+    The divisor is ``max(stddev, 1 / sqrt(num_elements))``, so a constant image gives 0s.
+
+    Args:
+        image: An image ``(H, W, C)`` or batch ``(..., H, W, C)``.
+
+    Returns:
+        A float32 array of ``image``'s shape.
+
+    Example::
+
+        x = stoker.image.per_image_standardization(img)
+    """
+    arr = as_image(image)
+    flt = arr.astype(np.float32)
+    n = int(np.prod(arr.shape[-3:]))
+    axes = (-3, -2, -1)
+    mean = flt.mean(axis=axes, keepdims=True, dtype=np.float64)
+    std = flt.std(axis=axes, keepdims=True, dtype=np.float64)
+    adjusted = np.maximum(std, 1.0 / np.sqrt(max(n, 1)))
+    return np.asarray((flt - mean) / adjusted, np.float32)

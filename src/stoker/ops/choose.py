@@ -10,7 +10,7 @@ import numpy as np
 from stoker.dataset import Dataset
 from stoker.errors import InvalidElementError
 from stoker.iterator import DatasetIterator, IterContext, State
-from stoker.ops._seeds import resolve_seed
+from stoker.ops._seeds import resolve_seed, seed_is_fixed
 from stoker.options import INFINITE_CARDINALITY, UNKNOWN_CARDINALITY
 
 __all__ = ["ChooseDataset", "SampleDataset"]
@@ -128,6 +128,7 @@ class SampleDataset(Dataset):
                 )
         self._weights = w / w.sum()
         self._seed = resolve_seed(seed, datasets[0])
+        self._seed_fixed = seed_is_fixed(seed, datasets[0])
         self._stop_on_empty = bool(stop_on_empty)
         self._rerandomize = rerandomize
 

@@ -21,7 +21,7 @@ import numpy as np
 from stoker.dataset import Dataset
 from stoker.iterator import DatasetIterator, IterContext, State, saved, snapshot
 from stoker.ops._common import UnaryDataset, check_count
-from stoker.ops._seeds import resolve_seed
+from stoker.ops._seeds import resolve_seed, seed_is_fixed
 
 __all__ = ["ShuffleDataset"]
 
@@ -52,6 +52,7 @@ class ShuffleDataset(UnaryDataset):
         super().__init__(input_dataset, name)
         self._buffer_size = check_count("shuffle", "buffer_size", buffer_size, 1)
         self._seed = resolve_seed(seed, input_dataset)
+        self._seed_fixed = seed_is_fixed(seed, input_dataset)
         self._reshuffle = bool(reshuffle_each_iteration)
 
     def _make_iterator(self, ctx: IterContext) -> DatasetIterator:

@@ -197,9 +197,12 @@ class StageStats:
         """Seconds spent inside the node's ``next()`` (estimated from the timed calls)."""
         if self.consumer_calls:
             return self.consumer_s
-        if not self.samples:
-            return self.exact_s
-        return self.exact_s + self.sampled_s / self.samples * max(0, self.elements - 1)
+        estimate = self.exact_s
+        if self.samples:
+            estimate += self.sampled_s / self.samples * max(0, self.elements - 1)
+        # A parallel stage's calls are mostly instant with a few long waits (a sample can
+        # miss them); the waits it reports itself were spent inside next() too.
+        return max(estimate, self.wait_s)
 
     @property
     def bytes(self) -> int:

@@ -27,7 +27,7 @@ from typing import Any
 
 __all__ = ["Tracer", "trace"]
 
-_STAGE_TID_BASE = 1_000_000
+_STAGE_TID_BASE = 1000
 
 
 class Tracer:
@@ -61,29 +61,34 @@ class Tracer:
         pid = os.getpid()
         base = self.t0
         out: list[dict[str, Any]] = []
+        # Small track ids: threads 1, 2, ... in order of appearance; stages from 1000.
+        thread_tids: dict[int, int] = {}
         stage_tids: dict[int, int] = {}
         names: dict[int, str] = {}
-        for rec, kind, t0, t1, tid in self.events:
+        for rec, kind, t0, t1, ident in self.events:
+            tid = thread_tids.get(ident)
+            if tid is None:
+                tid = thread_tids[ident] = len(thread_tids) + 1
+                names[tid] = f"thread {self.threads.get(ident, ident)}"
             ts = (t0 - base) * 1e6
             dur = max(0.0, (t1 - t0) * 1e6)
             label = getattr(rec, "label", "?")
+            stage = getattr(rec, "stage", "?")
             if kind == 1:
-                out.append(_x("wait for input", "wait", ts, dur, pid, tid, label))
+                out.append(_x("wait for input", "wait", ts, dur, pid, tid, stage))
                 continue
-            key = id(rec)
-            stid = stage_tids.get(key)
+            stid = stage_tids.get(id(rec))
             if stid is None:
-                stid = stage_tids[key] = _STAGE_TID_BASE + len(stage_tids)
-                names[stid] = f"stage {label} ({getattr(rec, 'stage', '?')})"
-            out.append(_x(label, "stage", ts, dur, pid, stid, getattr(rec, "stage", "")))
-            out.append(_x(label, "stage", ts, dur, pid, tid, getattr(rec, "stage", "")))
+                stid = stage_tids[id(rec)] = _STAGE_TID_BASE + len(stage_tids)
+                names[stid] = f"stage {label} ({stage})"
+            out.append(_x(label, "stage", ts, dur, pid, stid, stage))
+            out.append(_x(label, "stage", ts, dur, pid, tid, stage))
         meta: list[dict[str, Any]] = [
             {"name": "process_name", "ph": "M", "pid": pid, "tid": 0, "args": {"name": "stoker"}}
         ]
-        for tid, name in {**self.threads, **names}.items():
-            label = name if tid >= _STAGE_TID_BASE else f"thread {name}"
+        for tid, name in names.items():
             meta.append(
-                {"name": "thread_name", "ph": "M", "pid": pid, "tid": tid, "args": {"name": label}}
+                {"name": "thread_name", "ph": "M", "pid": pid, "tid": tid, "args": {"name": name}}
             )
         return {
             "traceEvents": meta + out,

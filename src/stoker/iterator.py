@@ -42,6 +42,7 @@ import numpy as np
 from stoker import stats as _stats
 from stoker.errors import CheckpointError
 from stoker.options import Options
+from stoker.stats import _progress
 
 if TYPE_CHECKING:
     from stoker.dataset import Dataset
@@ -104,7 +105,12 @@ class IterContext:
         # The root is what user threads share: its next/get_state/set_state/close take one
         # lock. Re-entrant, so a close() from inside next() (Ctrl-C handling) works.
         node._root_lock = threading.RLock()
-        node.__class__ = _root_class(type(node), node.recorder.enabled)
+        progress = None
+        if self.options.progress and _progress.wanted(self.options.progress):
+            total = node._node_dataset.cardinality()
+            progress = _progress.Progress(node.stage, total if total >= 0 else None)
+        node._progress = progress
+        node.__class__ = _root_class(type(node), node.recorder.enabled, progress is not None)
 
     def take_pass(self, dataset: Dataset) -> list[int]:
         """A pass id for a new iterator of ``dataset``: ``[root pass, k]``.
@@ -140,6 +146,7 @@ class DatasetIterator(Iterator[Any]):
 
     OP = "iterator"
     _root_lock: threading.RLock
+    _progress: _progress.Progress | None
 
     def __init__(self, ctx: IterContext, dataset: Dataset, inputs: tuple[DatasetIterator, ...]):
         self._ctx = ctx
@@ -310,11 +317,12 @@ def _counting_class(cls: type[DatasetIterator]) -> type[DatasetIterator]:
 
 
 @functools.cache
-def _root_class(cls: type[DatasetIterator], timed: bool) -> type[DatasetIterator]:
+def _root_class(cls: type[DatasetIterator], timed: bool, progress: bool) -> type[DatasetIterator]:
     """``cls`` whose next/get_state/set_state/close hold the root lock.
 
     With ``timed`` (stats on), ``next()`` also times every call exactly: the consumer's
-    time blocked in ``next()`` is what ``input_bound`` reports.
+    time blocked in ``next()`` is what ``input_bound`` reports. With ``progress`` it
+    updates the node's progress bar.
     """
     base_next, base_get, base_set, base_close = (
         cls.__next__,
@@ -353,6 +361,18 @@ def _root_class(cls: type[DatasetIterator], timed: bool) -> type[DatasetIterator
         finally:
             lock.release()
 
+    def progress_next(self: DatasetIterator) -> Any:
+        bar = self._progress
+        try:
+            x = (__next__ if timed else untimed_next)(self)
+        except StopIteration:
+            if bar is not None:
+                bar.close(self.recorder)
+            raise
+        if bar is not None:
+            bar.tick(self.recorder)
+        return x
+
     def get_state(self: DatasetIterator) -> State:
         with self._root_lock:
             return base_get(self)
@@ -364,12 +384,15 @@ def _root_class(cls: type[DatasetIterator], timed: bool) -> type[DatasetIterator
     def close(self: DatasetIterator) -> None:
         with self._root_lock:
             base_close(self)
+            bar = self._progress
+            if bar is not None:
+                bar.close(self.recorder)
 
     klass = type(
         cls.__name__,
         (cls,),
         {
-            "__next__": __next__ if timed else untimed_next,
+            "__next__": progress_next if progress else __next__ if timed else untimed_next,
             "get_state": get_state,
             "set_state": set_state,
             "close": close,

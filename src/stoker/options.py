@@ -58,6 +58,9 @@ class Options:
             on by default (under 1 us per element and stage, see docs/stats.md).
         seed: Seed used by random ops whose own ``seed`` is ``None``, like
             ``tf.random.set_seed``; ``None`` draws fresh entropy per dataset.
+        progress: Show a progress bar (elements/s, input-bound share) while iterating:
+            ``True`` on a terminal only, ``"always"`` also in logs. Needs tqdm
+            (``pip install 'stoker[progress]'``). Off by default.
     """
 
     deterministic: bool | None = None
@@ -67,8 +70,13 @@ class Options:
     autotune: bool | None = None
     stats: bool | None = None
     seed: int | None = None
+    progress: bool | str | None = None
 
     def __post_init__(self) -> None:
+        if self.progress not in (None, True, False, "always"):
+            raise ValueError(
+                f"Options.progress={self.progress!r} must be True, False, 'always' or None"
+            )
         for name in ("cpu_budget", "ram_budget", "io_concurrency"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 1):
@@ -93,6 +101,7 @@ class Options:
             autotune=True if self.autotune is None else self.autotune,
             stats=True if self.stats is None else self.stats,
             seed=self.seed,
+            progress=False if self.progress is None else self.progress,
         )
 
 

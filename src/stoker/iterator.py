@@ -35,7 +35,7 @@ import threading
 import time
 import weakref
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -267,6 +267,22 @@ class DatasetIterator(Iterator[Any]):
     def _close(self) -> None:
         """Release what this node owns (threads, processes, files)."""
 
+    def _input_replaced(self, old: DatasetIterator, new: DatasetIterator, same: bool) -> None:
+        """Keep the stats tree linked after an op replaced input ``old`` with ``new``.
+
+        ``same``: ``new`` iterates the same dataset as ``old`` (repeat's next epoch), so it
+        takes over ``old``'s recorders and the counts add up across epochs; otherwise
+        (concatenate's second input) ``new``'s recorder joins this node's children.
+        """
+        mine = self.recorder
+        if not mine.enabled or not new.recorder.enabled:
+            return
+        if same:
+            _adopt_recorders(new, old)
+        children = cast("list[Any]", mine.children)  # type: ignore[attr-defined]
+        if new.recorder not in children:
+            children.append(new.recorder)
+
     def __enter__(self) -> DatasetIterator:
         return self
 
@@ -275,6 +291,20 @@ class DatasetIterator(Iterator[Any]):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.stage} {self.lifecycle.name}>"
+
+
+def _adopt_recorders(new: DatasetIterator, old: DatasetIterator) -> None:
+    """Give the nodes of ``new``'s tree the recorders of ``old``'s (same dataset graph)."""
+    rec: Any = old.recorder
+    if not rec.enabled or not new.recorder.enabled:
+        return
+    new.recorder = rec
+    rec.node = weakref.ref(new)
+    new.__dict__.pop("_stats_method", None)
+    if len(new._inputs) == len(old._inputs):
+        for n, o in zip(new._inputs, old._inputs, strict=True):
+            _adopt_recorders(n, o)
+    rec.children = [n.recorder for n in new._inputs if n.recorder.enabled]
 
 
 # -- counting and the root lock --------------------------------------------------------------

@@ -99,3 +99,23 @@ def test_inner_datasets_of_flat_map_count_in_its_time() -> None:
         "range",
     ]
     assert sk.stats.collect(it)
+
+
+def test_repeat_epochs_add_up_in_one_recorder_tree() -> None:
+    it = iter(Dataset.range(10).map(_inc).repeat(3))
+    assert len(list(it)) == 30
+    labels = {v["label"]: v["elements"] for v in collect(it).values()}
+    assert labels == {"repeat": 30, "map(_inc)": 30, "range": 30}
+    assert it.recorder.children[0].node() is it._input
+
+
+def test_concatenate_reports_both_inputs() -> None:
+    it = iter(Dataset.range(4).concatenate(Dataset.range(6).map(_inc)))
+    assert len(list(it)) == 10
+    report = it.stats()
+    assert [(s.name, s.elements) for s in report.stages] == [
+        ("concatenate", 10),
+        ("range", 4),
+        ("map(_inc)", 6),
+        ("range", 6),
+    ]

@@ -159,7 +159,7 @@ class _SampleIterator(DatasetIterator):
 
     def _begin(self, pass_id: list[int]) -> None:
         ds = self._ds
-        self._epoch = pass_id
+        self._pass_id = pass_id
         seed = (ds._seed, *pass_id) if ds._rerandomize else (ds._seed, 0, 0)
         self._rng = np.random.Generator(np.random.PCG64(seed))
         self._exhausted = [False] * len(self._inputs)
@@ -202,7 +202,7 @@ class _SampleIterator(DatasetIterator):
 
     def _get_state(self) -> State:
         return {
-            "epoch": self._epoch,
+            "epoch": self._pass_id,
             "inputs": [it.get_state() for it in self._inputs],
             "exhausted": list(self._exhausted),
             "stopped": not self._cum,

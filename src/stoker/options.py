@@ -53,7 +53,8 @@ class Options:
             total. Default: half of the machine's available memory. [Unit: byte]
         io_concurrency: Concurrent calls allowed for stages that mostly wait (I/O);
             not capped at the core count. Default 64.
-        autotune: Let the tuner set every ``AUTOTUNE`` knob while the pipeline runs.
+        autotune: Reserved for the AUTOTUNE controller, which is not built yet: nothing
+            reads it, and ``AUTOTUNE`` means the CPU count or a fixed start today.
         stats: Count per-stage statistics (elements, bytes, times) for ``it.stats()``;
             on by default (under 1 us per element and stage, see docs/stats.md).
         seed: Seed used by random ops whose own ``seed`` is ``None``, like

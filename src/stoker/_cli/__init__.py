@@ -13,4 +13,5 @@ __all__ = ["COMMANDS"]
 COMMANDS = [
     "cache_info",
     "demo",
+    "profile",
 ]

@@ -57,6 +57,7 @@ def test_smoke_runs_end_to_end_and_learns(tmp_path):
     again = _demo(
         "--smoke",
         "--no-naive",
+        "--baseline",
         "--epochs",
         "1",
         "--out-dir",
@@ -67,7 +68,10 @@ def test_smoke_runs_end_to_end_and_learns(tmp_path):
     assert again.returncode == 0, again.stderr
     assert "data: reused" in again.stdout
     results = json.loads((out_dir / "results.json").read_text())
-    assert results["data_built"] is False and [r["pipeline"] for r in results["runs"]] == ["stoker"]
+    assert results["data_built"] is False
+    assert [r["pipeline"] for r in results["runs"]] == ["DataLoader", "stoker"]
+    loader = results["runs"][0]
+    assert loader["images"] == (768 // 32) * 32 and loader["cores_busy"] > 0
 
 
 def test_help_lists_the_flags(tmp_path):

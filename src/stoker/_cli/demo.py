@@ -29,6 +29,7 @@ def _run(args: argparse.Namespace) -> int:
     }
     config = Config.smoke(**given) if args.smoke else Config(**given)
     config.naive = not args.no_naive
+    config.baseline = args.baseline
     config.progress = not args.no_progress
     try:
         run(config, say=lambda line: print(line, flush=True))
@@ -68,5 +69,10 @@ def register(commands: Any) -> None:
         "--out-dir", help="where the trace, chart and results go (default ./stoker-demo)"
     )
     p.add_argument("--no-naive", action="store_true", help="skip the naive pipeline's run")
+    p.add_argument(
+        "--baseline",
+        action="store_true",
+        help="also train with a tuned torch DataLoader (workers, pinned memory) on the same files",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar while building")
     p.set_defaults(func=_run)

@@ -12,7 +12,7 @@ scales them to ``[0, 1]`` there.
 
 from __future__ import annotations
 
-import functools
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -22,7 +22,7 @@ from stoker import AUTOTUNE, Dataset, Options, TFRecordDataset
 from stoker.io import FixedLenFeature, parse_example
 
 __all__ = [
-    "augment",
+    "augmenter",
     "decode",
     "eval_arrays",
     "naive_pipeline",
@@ -61,7 +61,7 @@ def decode(jpeg: bytes, label: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return image.decode_jpeg(jpeg, channels=3), label
 
 
-def augment(
+def _augment(
     img: np.ndarray, label: np.ndarray, rng: np.random.Generator, size: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """The seed's augmentations, then a resize to ``size``x``size`` (still ``uint8``)."""
@@ -74,6 +74,17 @@ def augment(
     img = image.random_contrast(img, 0.8, 1.2, seed=rng)
     # The stored images are twice the size: area resampling, kept uint8 (a stoker option).
     return image.resize(img, (size, size), method="area", dtype=np.uint8), label
+
+
+def augmenter(size: int) -> Callable[..., tuple[np.ndarray, np.ndarray]]:
+    """:func:`augment` at ``size``, as a function named ``augment`` (the stage's name)."""
+
+    def augment(
+        img: np.ndarray, label: np.ndarray, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray]:
+        return _augment(img, label, rng, size)
+
+    return augment
 
 
 def _files(train_files: list[str], seed: int) -> Dataset:
@@ -92,9 +103,7 @@ def stoker_pipeline(
     )
     ds = ds.map(parse, num_parallel_calls=AUTOTUNE)
     ds = ds.map(decode, num_parallel_calls=AUTOTUNE)
-    ds = ds.random_map(
-        functools.partial(augment, size=size), seed=seed, num_parallel_calls=AUTOTUNE
-    )
+    ds = ds.random_map(augmenter(size), seed=seed, num_parallel_calls=AUTOTUNE)
     ds = ds.shuffle(buffer, seed=seed).batch(batch_size, drop_remainder=True)
     return ds.prefetch(AUTOTUNE).with_options(Options(cpu_budget=cpu_budget, seed=seed))
 
@@ -107,7 +116,7 @@ def naive_pipeline(
         TFRecordDataset, cycle_length=min(4, len(train_files))
     )
     ds = ds.map(parse).map(decode)
-    ds = ds.random_map(functools.partial(augment, size=size), seed=seed)
+    ds = ds.random_map(augmenter(size), seed=seed)
     return ds.shuffle(buffer, seed=seed).batch(batch_size, drop_remainder=True)
 
 

@@ -87,9 +87,11 @@ def side_by_side(rows: list[Summary]) -> str:
     for label, values in lines:
         cells = "  ".join(v.rjust(w) for v, w in zip(values, widths, strict=True))
         out.append(f"  {label.ljust(width0)}  {cells}")
-    if len(rows) == 2 and rows[0].images_per_s > 0:
-        speedup = rows[1].images_per_s / rows[0].images_per_s
-        out.append(f"  {rows[1].name} trains {speedup:.2f}x as fast as {rows[0].name}")
+    last = rows[-1]
+    for other in rows[:-1]:
+        if other.images_per_s > 0:
+            speedup = last.images_per_s / other.images_per_s
+            out.append(f"  {last.name} trains {speedup:.2f}x as fast as {other.name}")
     return "\n".join(out)
 
 

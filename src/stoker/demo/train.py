@@ -83,8 +83,16 @@ def _to_input(images: Any, device: Any) -> Any:
 
 
 def _cpu_s(proc: psutil.Process) -> float:
+    """CPU time of this process and its children, live ones (worker processes) included."""
     t = proc.cpu_times()
-    return float(t.user + t.system + t.children_user + t.children_system)
+    total = t.user + t.system + t.children_user + t.children_system
+    for child in proc.children(recursive=True):
+        try:
+            c = child.cpu_times()
+        except psutil.Error:  # it ended meanwhile; its time is counted once reaped
+            continue
+        total += c.user + c.system
+    return float(total)
 
 
 def train_epoch(

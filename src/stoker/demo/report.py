@@ -7,11 +7,11 @@ import os
 from pathlib import Path
 from typing import Any
 
-from stoker.demo.train import EpochResult
+from stoker.demo.train import EpochResult, Step
 
 __all__ = ["Summary", "chart", "side_by_side", "summarize", "write_consumer_trace"]
 
-#: Window of the chart's moving throughput and wait share. [Unit: second]
+#: Shortest window of the chart's throughput and wait share. [Unit: second]
 _WINDOW_S = 1.0
 
 
@@ -129,29 +129,49 @@ def _x(name: str, start: float, end: float, tid: int, epoch: int) -> dict[str, A
     }
 
 
-def _series(run: Summary) -> tuple[list[float], list[float], list[float]]:
-    """Per window: time since the run's first step, images/s, share of time waiting."""
-    steps = [s for e in run.epochs for s in e.steps]
+def _training_steps(run: Summary) -> tuple[list[Step], list[float]]:
+    """The run's steps on a clock that stops between epochs (the evaluation is cut out).
+
+    Returns the shifted steps (time 0 = the first request for a batch) and the times at
+    which each epoch after the first starts.
+    """
+    steps: list[Step] = []
+    boundaries: list[float] = []
+    clock = 0.0
+    for e in run.epochs:
+        if not e.steps:
+            continue
+        if steps:
+            boundaries.append(clock)
+        shift = e.steps[0].start_s - clock
+        for s in e.steps:
+            steps.append(Step(s.start_s - shift, s.got_s - shift, s.end_s - shift, s.images))
+        clock = steps[-1].end_s
+    return steps, boundaries
+
+
+def _series(steps: list[Step], window_s: float) -> tuple[list[float], list[float], list[float]]:
+    """Per window: its middle, images/s, and the share of its time spent waiting."""
     if not steps:
         return [], [], []
-    t0 = steps[0].start_s
     end = steps[-1].end_s
     times, rates, waits = [], [], []
-    lo = t0
+    lo = 0.0
     while lo < end:
-        hi = lo + _WINDOW_S
+        hi = lo + window_s
         images = 0.0
         waited = 0.0
         for s in steps:
             if s.end_s <= lo or s.start_s >= hi:
                 continue
-            span = s.end_s - s.start_s
-            inside = min(s.end_s, hi) - max(s.start_s, lo)
+            # A step's images count over its compute, not over its wait for the batch.
+            span = s.end_s - s.got_s
+            inside = max(0.0, min(s.end_s, hi) - max(s.got_s, lo))
             images += s.images * inside / span if span > 0 else 0.0
             waited += max(0.0, min(s.got_s, hi) - max(s.start_s, lo))
         covered = min(hi, end) - lo
-        if covered > 0.2 * _WINDOW_S:
-            times.append(lo - t0 + covered / 2)
+        if covered > 0.2 * window_s:
+            times.append(lo + covered / 2)
             rates.append(images / covered)
             waits.append(100.0 * waited / covered)
         lo = hi
@@ -166,21 +186,24 @@ def chart(path: str | os.PathLike[str], runs: list[Summary]) -> None:
     from matplotlib import pyplot as plt
 
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 6), sharex=True)
+    longest = max((r.wall_s for r in runs), default=0.0)
+    window_s = max(_WINDOW_S, longest / 80)  # about 80 points on the longest line
     for run in runs:
-        times, rates, waits = _series(run)
-        top.plot(times, rates, label=run.name)
-        bottom.plot(times, waits, label=run.name)
-        boundary = 0.0
-        steps0 = run.epochs[0].steps[0].start_s if run.epochs and run.epochs[0].steps else 0.0
-        for e in run.epochs[:-1]:
-            boundary = e.steps[-1].end_s - steps0 if e.steps else boundary
-            top.axvline(boundary, color="0.85", lw=0.8)
+        steps, boundaries = _training_steps(run)
+        times, rates, waits = _series(steps, window_s)
+        (line,) = top.plot(times, rates, label=run.name)
+        bottom.plot(times, waits, label=run.name, color=line.get_color())
+        for b in boundaries:
+            top.axvline(b, color=line.get_color(), lw=0.6, ls=":")
     top.set_ylabel("images / s")
     top.set_title("stoker demo: training throughput and time the model waited for data")
     top.legend()
     bottom.set_ylabel("waiting for data (%)")
-    bottom.set_ylim(0, 100)
-    bottom.set_xlabel(f"seconds since the pipeline's first batch ({_WINDOW_S:g} s windows)")
+    bottom.set_ylim(-2, 102)
+    bottom.set_xlabel(
+        f"training time, s (evaluation between epochs cut out; dotted: epoch starts; "
+        f"{window_s:.1f} s windows)"
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

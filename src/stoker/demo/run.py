@@ -228,10 +228,10 @@ def run(config: Config, say: Callable[[str], None] = print) -> dict[str, Any]:
     say("")
     if stats_report is not None:
         say(
-            "  stoker's own report of its last epoch (it.stats()). Its consumer is the "
-            "device-prefetch thread, which always waits for the next batch, so its "
-            "input-bound share is not the model's (that is the figure above); the stage "
-            "table shows where the pipeline's time went:"
+            "  stoker's own report of its last epoch (it.stats()). Its consumer is "
+            "prefetch_to_device's thread, not the model, so its input-bound share is that "
+            "thread's wait; the model's is the figure above. The table shows where the "
+            "pipeline's time went:"
         )
         say("    " + str(stats_report).replace("\n", "\n    "))
     else:

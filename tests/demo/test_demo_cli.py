@@ -150,3 +150,11 @@ def test_classes_differ_and_drawing_is_seeded():
 def test_bad_build_arguments():
     with pytest.raises(ValueError, match="shards=0"):
         data.build("/nonexistent", shards=0)
+
+
+def test_missing_extra_names_the_package_and_the_pip_command(monkeypatch, tmp_path):
+    from stoker.demo.run import Config, run
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    with pytest.raises(ImportError, match=r"needs matplotlib.*pip install 'stoker\[demo\]'"):
+        run(Config.smoke(data_dir=str(tmp_path), out_dir=str(tmp_path)), say=lambda _: None)

@@ -176,3 +176,10 @@ def test_missing_torch_gives_the_pip_command(monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)  # import torch now raises ImportError
     with pytest.raises(ImportError, match=r"pip install 'stoker\[torch\]'"):
         st.prefetch_to_device([], "cpu")
+
+
+def test_stats_come_from_the_stoker_iterator():
+    with iter(st.prefetch_to_device(Dataset.range(8).batch(2), "cpu")) as it:
+        assert len(list(it)) == 4
+        report = it.stats()
+        assert any("batch" in stage.name for stage in report.stages)

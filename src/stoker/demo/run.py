@@ -101,9 +101,9 @@ def run(config: Config, say: Callable[[str], None] = print) -> dict[str, Any]:
         import tqdm  # noqa: F401
     except ImportError as e:
         raise ImportError(
-            f"stoker demo needs {e.name}: pip install 'stoker[demo]' "
-            "(on a CPU-only machine install torch first: pip install torch==2.13.0 "
-            "--index-url https://download.pytorch.org/whl/cpu)"
+            f"stoker demo needs {e.name}, which is not installed: pip install 'stoker[demo]' "
+            "(on a machine without CUDA, install a CPU build of torch first, e.g. "
+            "pip install torch==2.13.0)"
         ) from e
 
     import stoker.torch

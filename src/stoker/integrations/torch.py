@@ -363,6 +363,14 @@ class DevicePrefetcher(Iterator[Any]):
                         "prefetch_to_device: the background thread stopped without a result"
                     ) from None
 
+    def stats(self) -> Any:
+        """The source iterator's ``stats()`` report (its consumer is this object's thread).
+
+        Raises:
+            AttributeError: the source is not a stoker iterator.
+        """
+        return self.source.stats()  # type: ignore[attr-defined]
+
     def close(self) -> None:
         """Stop the background thread and close the source iterator (idempotent)."""
         if self._feeder is not None:

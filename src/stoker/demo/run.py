@@ -122,11 +122,12 @@ def run(config: Config, say: Callable[[str], None] = print) -> dict[str, Any]:
     device = _pick_device(torch, config.device)
     model_threads, budget, how = _split_cores(device, config.threads)
     torch.set_num_threads(model_threads)
-    out_dir = Path(config.out_dir)
+    out_dir = Path(config.out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
 
     say(f"stoker demo: training a small CNN on {device} ({torch.__version__})")
     say(f"  {how}")
+    build_started = time.perf_counter()
     ds = data.build(
         config.data_dir,
         image_size=2 * config.image_size,
@@ -136,7 +137,7 @@ def run(config: Config, say: Callable[[str], None] = print) -> dict[str, Any]:
         seed=config.seed,
         progress=config.progress and sys.stderr.isatty(),
     )
-    verb = "built" if ds.built else "reused"
+    verb = f"built (in {time.perf_counter() - build_started:.0f} s)" if ds.built else "reused"
     buffer = pipeline.shuffle_buffer(ds.train_images, config.batch_size)
     say(
         f"  data: {verb} {ds.train_images} training + {ds.eval_images} held-out "

@@ -158,6 +158,11 @@ def _hsv_inplace(buf: np.ndarray) -> np.ndarray:
     return pixels
 
 
+def _in_unit_range(arr: np.ndarray) -> bool:
+    """Integer images convert to [0, 1], so their HSV round trip stays there."""
+    return arr.dtype.kind in "ui"
+
+
 def _rgb_inplace(hsv: np.ndarray) -> None:
     cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB, dst=hsv)
 
@@ -195,9 +200,12 @@ def adjust_saturation(image: Any, saturation_factor: float, name: str | None = N
     hsv = _hsv_inplace(buf)
     s = hsv[..., 1]
     np.multiply(s, k, out=s)
-    np.clip(s, np.float32(0), np.float32(1), out=s)
+    if k >= 0:  # S >= 0 already
+        np.minimum(s, np.float32(1), out=s)
+    else:
+        np.clip(s, np.float32(0), np.float32(1), out=s)
     _rgb_inplace(hsv)
-    return from_float32_inplace(buf, arr.dtype)
+    return from_float32_inplace(buf, arr.dtype, in_unit_range=_in_unit_range(arr))
 
 
 def adjust_hue(image: Any, delta: float, name: str | None = None) -> np.ndarray:
@@ -233,7 +241,7 @@ def adjust_hue(image: Any, delta: float, name: str | None = None) -> np.ndarray:
     # one), so shifting by a turn more for negative deltas saves a modulo pass.
     np.add(h, np.float32(d * 360.0 + (360.0 if d < 0 else 0.0)), out=h)
     _rgb_inplace(hsv)
-    return from_float32_inplace(buf, arr.dtype)
+    return from_float32_inplace(buf, arr.dtype, in_unit_range=_in_unit_range(arr))
 
 
 def _float_only(arr: np.ndarray, fn: str) -> None:

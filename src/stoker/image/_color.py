@@ -55,8 +55,10 @@ def _apply_lut(img: np.ndarray, lut: np.ndarray) -> np.ndarray:
     """``lut[img]`` for uint8 ``img``; ``lut`` is (256,) or (256, channels)."""
     img = np.ascontiguousarray(img)
     if lut.ndim == 1:
-        flat = img.reshape(1, -1) if img.size else img
-        return np.asarray(cv2.LUT(flat, lut)).reshape(img.shape)
+        if not img.size:
+            return np.array(img)
+        # A (1, 256) table takes OpenCV's faster path than a (256,) one.
+        return np.asarray(cv2.LUT(img.reshape(1, -1), lut.reshape(1, 256))).reshape(img.shape)
     channels = img.shape[-1]
     if channels <= 4:
         table = np.ascontiguousarray(lut.reshape(1, 256, channels))

@@ -17,7 +17,13 @@ import numpy as np
 
 from stoker.image._checks import as_image, check_channels
 from stoker.image._cv import cv2
-from stoker.image._dtype import convert_image_dtype, from_float32, to_float32
+from stoker.image._dtype import (
+    convert_image_dtype,
+    float32_copy,
+    from_float32,
+    from_float32_inplace,
+    to_float32,
+)
 
 __all__ = [
     "adjust_brightness",
@@ -49,8 +55,10 @@ def _apply_lut(img: np.ndarray, lut: np.ndarray) -> np.ndarray:
     """``lut[img]`` for uint8 ``img``; ``lut`` is (256,) or (256, channels)."""
     img = np.ascontiguousarray(img)
     if lut.ndim == 1:
-        flat = img.reshape(1, -1) if img.size else img
-        return np.asarray(cv2.LUT(flat, lut)).reshape(img.shape)
+        if not img.size:
+            return np.array(img)
+        # A (1, 256) table takes OpenCV's faster path than a (256,) one.
+        return np.asarray(cv2.LUT(img.reshape(1, -1), lut.reshape(1, 256))).reshape(img.shape)
     channels = img.shape[-1]
     if channels <= 4:
         table = np.ascontiguousarray(lut.reshape(1, 256, channels))
@@ -92,6 +100,14 @@ def _channel_means(flt: np.ndarray) -> np.ndarray:
     return np.asarray(flt.mean(axis=(-3, -2), keepdims=True, dtype=np.float64), np.float32)
 
 
+def _contrast_u8(img: np.ndarray, f: np.float32) -> np.ndarray:
+    c = img.shape[-1]
+    raw = cv2.mean(img)[:c] if c <= 4 else img.mean(axis=(0, 1))
+    means = (np.asarray(raw, np.float64) / 255).astype(np.float32)
+    lut = (_LEVELS_F32[:, None] - means) * f + means
+    return _apply_lut(img, from_float32(lut, img.dtype))
+
+
 def adjust_contrast(images: Any, contrast_factor: float) -> np.ndarray:
     """Scale each channel's distance from its mean: ``(x - mean) * contrast_factor + mean``.
 
@@ -114,30 +130,43 @@ def adjust_contrast(images: Any, contrast_factor: float) -> np.ndarray:
     arr = as_image(images, "images")
     f = _float_factor(contrast_factor, "contrast_factor")
     if arr.dtype == np.uint8:
+        if arr.ndim == 3:
+            return _contrast_u8(np.ascontiguousarray(arr), f)
         batch = arr.reshape((-1, *arr.shape[-3:]))
         out = np.empty_like(batch)
         for i, img in enumerate(batch):
-            img = np.ascontiguousarray(img)
-            c = img.shape[-1]
-            raw = cv2.mean(img)[:c] if c <= 4 else img.mean(axis=(0, 1))
-            means = (np.asarray(raw, np.float64) / 255).astype(np.float32)
-            lut = (_LEVELS_F32[:, None] - means) * f + means
-            out[i] = _apply_lut(img, from_float32(lut, arr.dtype))
+            out[i] = _contrast_u8(np.ascontiguousarray(img), f)
         return out.reshape(arr.shape)
     flt = to_float32(arr)
     means = _channel_means(flt.astype(np.float32, copy=False))
-    adjusted = (flt - means) * f + means
-    return from_float32(adjusted.astype(flt.dtype, copy=False), arr.dtype)
+    c = flt.shape[-1]
+    if flt.ndim == 3 and flt.dtype == np.float32 and c <= 4:
+        # One OpenCV pass: x * f + mean * (1 - f), per channel (an affine colour transform).
+        m = means.reshape(c, 1).astype(np.float64)
+        matrix = np.hstack([np.eye(c) * float(f), m - float(f) * m])
+        res = cv2.transform(np.ascontiguousarray(flt), matrix)
+        return from_float32(np.asarray(res).reshape(flt.shape), arr.dtype)
+    adjusted = np.subtract(flt, means.astype(flt.dtype))
+    adjusted *= flt.dtype.type(f)
+    adjusted += means.astype(flt.dtype)
+    return from_float32(adjusted, arr.dtype)
 
 
-def _hsv_of(flt: np.ndarray) -> np.ndarray:
-    """OpenCV's float HSV (H in degrees [0, 360), S and V in [0, 1]), shape (1, N, 3)."""
-    pixels = np.ascontiguousarray(flt, np.float32).reshape(1, -1, 3)
-    return np.asarray(cv2.cvtColor(pixels, cv2.COLOR_RGB2HSV))
+def _hsv_inplace(buf: np.ndarray) -> np.ndarray:
+    """OpenCV's float HSV (H in degrees [0, 360), S and V in [0, 1]) of a float32 RGB
+    buffer, computed in place; returned as shape (1, N, 3)."""
+    pixels = buf.reshape(1, -1, 3)
+    cv2.cvtColor(pixels, cv2.COLOR_RGB2HSV, dst=pixels)
+    return pixels
 
 
-def _rgb_of(hsv: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    return np.asarray(cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)).reshape(shape)
+def _in_unit_range(arr: np.ndarray) -> bool:
+    """Integer images convert to [0, 1], so their HSV round trip stays there."""
+    return arr.dtype.kind in "ui"
+
+
+def _rgb_inplace(hsv: np.ndarray) -> None:
+    cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB, dst=hsv)
 
 
 def _rgb_input(image: Any, name: str = "image") -> np.ndarray:
@@ -169,11 +198,16 @@ def adjust_saturation(image: Any, saturation_factor: float, name: str | None = N
     k = _float_factor(saturation_factor, "saturation_factor")
     if arr.size == 0:
         return np.array(arr)
-    hsv = _hsv_of(to_float32(arr))
+    buf = float32_copy(arr)
+    hsv = _hsv_inplace(buf)
     s = hsv[..., 1]
     np.multiply(s, k, out=s)
-    np.clip(s, 0.0, 1.0, out=s)
-    return from_float32(_rgb_of(hsv, arr.shape), arr.dtype, saturate=False)
+    if k >= 0:  # S >= 0 already
+        np.minimum(s, np.float32(1), out=s)
+    else:
+        np.clip(s, np.float32(0), np.float32(1), out=s)
+    _rgb_inplace(hsv)
+    return from_float32_inplace(buf, arr.dtype, in_unit_range=_in_unit_range(arr))
 
 
 def adjust_hue(image: Any, delta: float, name: str | None = None) -> np.ndarray:
@@ -202,12 +236,14 @@ def adjust_hue(image: Any, delta: float, name: str | None = None) -> np.ndarray:
         raise ValueError(f"delta={delta} must be in the interval [-1, 1]")
     if arr.size == 0:
         return np.array(arr)
-    hsv = _hsv_of(to_float32(arr))
+    buf = float32_copy(arr)
+    hsv = _hsv_inplace(buf)
     h = hsv[..., 0]
     # OpenCV's HSV->RGB wraps a hue in [360, 720) back into [0, 360) itself (not a negative
     # one), so shifting by a turn more for negative deltas saves a modulo pass.
     np.add(h, np.float32(d * 360.0 + (360.0 if d < 0 else 0.0)), out=h)
-    return from_float32(_rgb_of(hsv, arr.shape), arr.dtype, saturate=False)
+    _rgb_inplace(hsv)
+    return from_float32_inplace(buf, arr.dtype, in_unit_range=_in_unit_range(arr))
 
 
 def _float_only(arr: np.ndarray, fn: str) -> None:
@@ -238,9 +274,10 @@ def rgb_to_hsv(images: Any, name: str | None = None) -> np.ndarray:
     _float_only(arr, "rgb_to_hsv")
     if arr.size == 0:
         return np.array(arr)
-    hsv = _hsv_of(arr)
+    buf = np.array(arr, np.float32, order="C")
+    hsv = _hsv_inplace(buf)
     hsv[..., 0] *= np.float32(1.0 / 360.0)
-    return hsv.reshape(arr.shape).astype(arr.dtype, copy=False)
+    return buf.astype(arr.dtype, copy=False)
 
 
 def hsv_to_rgb(images: Any, name: str | None = None) -> np.ndarray:
@@ -263,9 +300,11 @@ def hsv_to_rgb(images: Any, name: str | None = None) -> np.ndarray:
     _float_only(arr, "hsv_to_rgb")
     if arr.size == 0:
         return np.array(arr)
-    hsv = np.array(arr, np.float32).reshape(1, -1, 3)
+    buf = np.array(arr, np.float32, order="C")
+    hsv = buf.reshape(1, -1, 3)
     hsv[..., 0] *= np.float32(360.0)
-    return _rgb_of(hsv, arr.shape).astype(arr.dtype, copy=False)
+    _rgb_inplace(hsv)
+    return buf.astype(arr.dtype, copy=False)
 
 
 def rgb_to_grayscale(images: Any, name: str | None = None) -> np.ndarray:
@@ -329,10 +368,12 @@ def per_image_standardization(image: Any) -> np.ndarray:
         x = stoker.image.per_image_standardization(img)
     """
     arr = as_image(image)
-    flt = arr.astype(np.float32)
+    flt = np.array(arr, np.float32, order="C")
     n = int(np.prod(arr.shape[-3:]))
-    axes = (-3, -2, -1)
-    mean = flt.mean(axis=axes, keepdims=True, dtype=np.float64)
-    std = flt.std(axis=axes, keepdims=True, dtype=np.float64)
-    adjusted = np.maximum(std, 1.0 / np.sqrt(max(n, 1)))
-    return np.asarray((flt - mean) / adjusted, np.float32)
+    per_image = flt.reshape(-1, max(n, 1)) if n else flt.reshape(-1, 0)
+    for img in per_image:
+        # One float64 pass for mean and standard deviation (OpenCV), then in place.
+        mean, std = (float(v[0, 0]) for v in cv2.meanStdDev(img.reshape(1, -1))) if n else (0, 0)
+        img -= np.float32(mean)
+        img *= np.float32(1.0 / max(std, 1.0 / np.sqrt(max(n, 1))))
+    return flt

@@ -13,7 +13,13 @@ import numpy as np
 
 from stoker.image._checks import to_numpy_dtype
 
-__all__ = ["convert_image_dtype", "from_float32", "to_float32"]
+__all__ = [
+    "convert_image_dtype",
+    "float32_copy",
+    "from_float32",
+    "from_float32_inplace",
+    "to_float32",
+]
 
 
 def convert_image_dtype(
@@ -78,3 +84,30 @@ def from_float32(flt: np.ndarray, dtype: np.dtype[Any], saturate: bool = True) -
     if flt.dtype == dtype:
         return flt
     return convert_image_dtype(flt, dtype, saturate=saturate)
+
+
+def float32_copy(arr: np.ndarray) -> np.ndarray:
+    """A float32 copy of ``arr`` in tf's [0, 1] scale that the caller may overwrite."""
+    if arr.dtype.kind == "f":
+        return np.array(arr, np.float32, order="C")
+    return np.ascontiguousarray(convert_image_dtype(arr, np.float32))
+
+
+def from_float32_inplace(
+    buf: np.ndarray, dtype: np.dtype[Any], in_unit_range: bool = False
+) -> np.ndarray:
+    """``from_float32`` that may scale ``buf`` (float32, owned by the caller) in place.
+
+    Saves the intermediate arrays: on machines where fresh memory is costly to fault in
+    (VMs with free-page reporting), each avoided allocation is measurable. With
+    ``in_unit_range`` the caller guarantees values in [0, 1] up to rounding (HSV results),
+    so the clip is skipped: ``x * (MAX + 0.5)`` then lies in (-1, MAX + 1) and the cast
+    truncates it to what the clipped cast gives.
+    """
+    if dtype.kind == "f":
+        return buf if buf.dtype == dtype else buf.astype(dtype)
+    info = np.iinfo(dtype)
+    np.multiply(buf, np.float32(int(info.max) + 0.5), out=buf)
+    if not in_unit_range:
+        np.clip(buf, info.min, info.max, out=buf)
+    return buf.astype(dtype)

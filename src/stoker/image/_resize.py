@@ -9,17 +9,19 @@ tf.image (v2) samples output pixel ``x`` at input coordinate ``(x + 0.5) * in / 
   ``INTER_NEAREST`` uses ``floor(x * in / out)``, a different pixel).
 * ``bicubic``: Keys' cubic with ``a = -0.5`` (OpenCV uses -0.75), taps outside the image
   dropped and the rest renormalised, tf's 1/1024 quantised offsets.
-* ``area``: each output pixel averages the input box it covers, weighted by overlap.
+* ``area``: each output pixel averages the input box it covers, weighted by overlap; on
+  float32 that is what OpenCV's ``INTER_AREA`` computes, up- and downsampling.
 * ``antialias=True``: tf's ``scale_and_translate``: the kernel (triangle for bilinear, Keys
   cubic for bicubic) widened by the downscale factor.
 
-Everything but OpenCV's bilinear goes through one separable resampler: per output row (and
-column), a few input indices and weights, applied as whole-array NumPy gathers and
-multiply-adds, width first, as tf does.
+Bicubic and antialiased resizing go through one separable
+resampler: per output row (and column), a few input indices and weights, applied as one
+NumPy gather and one batched matrix product per axis, width first, as tf does.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -115,8 +117,9 @@ def _area_taps(size: int, out: int) -> Taps:
     return np.minimum(idx, size - 1), w.astype(np.float32)
 
 
+@functools.lru_cache(maxsize=64)
 def _taps(method: str, size: int, out: int, antialias: bool) -> Taps:
-    if method == "area":
+    if method == "area":  # tf's area ignores antialias
         return _area_taps(size, out)
     if method == "bicubic":
         if antialias:
@@ -125,17 +128,42 @@ def _taps(method: str, size: int, out: int, antialias: bool) -> Taps:
     return _span_taps(size, out, _triangle, 1.0, antialias)
 
 
-def _resample(x: np.ndarray, taps: Taps, axis: int) -> np.ndarray:
+_CHUNK_BYTES = 256 << 10  # gather at most this much at once: small buffers get reused
+
+
+def _resample_rows(x: np.ndarray, taps: Taps) -> np.ndarray:
+    """Resample axis 1 of ``x`` (B, L, M): gather the K taps of each output row and combine
+    them with one batched (1 x K) @ (K x M) product per row (no per-tap temporaries).
+
+    Output rows go in chunks so that the gathered taps stay small: large fresh temporaries
+    cost page faults on every call where the allocator returns them to the OS."""
     idx, w = taps
-    shape = [1] * x.ndim
-    shape[axis] = idx.shape[0]
-    acc: np.ndarray | None = None
-    for k in range(idx.shape[1]):
-        term = np.take(x, idx[:, k], axis=axis)
-        term *= w[:, k].reshape(shape)
-        acc = term if acc is None else np.add(acc, term, out=acc)
-    assert acc is not None
-    return acc
+    b, _, m = x.shape
+    n_out, k = idx.shape
+    out = np.empty((b, n_out, m), np.float32)
+    step = max(1, _CHUNK_BYTES // max(1, b * k * m * 4))
+    for start in range(0, n_out, step):
+        sl = slice(start, start + step)
+        gathered = x[:, idx[sl]]  # (B, rows, K, M)
+        np.matmul(w[sl, None, :], gathered, out=out[:, sl, None, :])
+    return out
+
+
+def _resample(arr: np.ndarray, taps_h: Taps, taps_w: Taps) -> np.ndarray:
+    """Separable resampling of (..., H, W, C) float32: width first, as tf does."""
+    h, w, c = arr.shape[-3:]
+    oh, ow = taps_h[0].shape[0], taps_w[0].shape[0]
+    x = arr.reshape(-1, h, w, c)
+    b = x.shape[0]
+    # Intermediates are dropped as soon as they are used, so fewer large buffers are alive
+    # at once (and freed memory is reused rather than returned to the OS and faulted in).
+    by_col = np.ascontiguousarray(x.transpose(0, 2, 1, 3)).reshape(b, w, h * c)
+    cols = _resample_rows(by_col, taps_w).reshape(b, ow, h, c)
+    del by_col
+    rows = np.ascontiguousarray(cols.transpose(0, 2, 1, 3)).reshape(b, h, ow * c)
+    del cols
+    out = _resample_rows(rows, taps_h).reshape(b, oh, ow, c)
+    return out.reshape((*arr.shape[:-3], oh, ow, c))
 
 
 def _nearest(arr: np.ndarray, oh: int, ow: int) -> np.ndarray:
@@ -146,11 +174,28 @@ def _nearest(arr: np.ndarray, oh: int, ow: int) -> np.ndarray:
         pos = np.floor((np.arange(out, dtype=np.float32) + np.float32(0.5)) * scale)
         return np.asarray(np.clip(pos.astype(np.int64), 0, size - 1))
 
-    return np.take(np.take(arr, index(h, oh), axis=-3), index(w, ow), axis=-2)
+    iy, ix = index(h, oh), index(w, ow)
+    remappable = (np.uint8, np.uint16, np.int16, np.float32, np.float64)
+    if arr.ndim == 3 and arr.shape[-1] <= 4 and arr.dtype in remappable and arr.size:
+        # OpenCV's remap with integer-valued maps is an exact gather, and much faster than
+        # NumPy's fancy indexing on the width axis.
+        map_x = np.broadcast_to(ix.astype(np.float32)[None, :], (oh, ow))
+        map_y = np.broadcast_to(iy.astype(np.float32)[:, None], (oh, ow))
+        res = cv2.remap(
+            np.ascontiguousarray(arr),
+            np.ascontiguousarray(map_x),
+            np.ascontiguousarray(map_y),
+            cv2.INTER_NEAREST,
+        )
+        return np.asarray(res).reshape(oh, ow, arr.shape[-1])
+    return np.take(np.take(arr, iy, axis=-3), ix, axis=-2)
 
 
 def _cv_each(arr: np.ndarray, oh: int, ow: int, interpolation: int) -> np.ndarray:
     """``cv2.resize`` over each image of a batch (OpenCV drops a last dimension of 1)."""
+    if arr.ndim == 3:
+        res = cv2.resize(np.ascontiguousarray(arr), (ow, oh), interpolation=interpolation)
+        return np.asarray(res).reshape(oh, ow, arr.shape[-1])
     batch = arr.reshape((-1, *arr.shape[-3:]))
     out = np.empty((batch.shape[0], oh, ow, arr.shape[-1]), arr.dtype)
     for i, img in enumerate(batch):
@@ -238,10 +283,11 @@ def resize(
             return _cv_each(arr, oh, ow, cv2.INTER_LINEAR)
         if method == "area" and oh <= h and ow <= w:
             return _cv_each(arr, oh, ow, cv2.INTER_AREA)
-    if method == "bilinear" and not antialias and arr.shape[-1] <= 4 and h * w > 0:
-        res = _cv_each(arr.astype(np.float32, copy=False), oh, ow, cv2.INTER_LINEAR)
+    cv_method: int = {"bilinear": cv2.INTER_LINEAR, "area": cv2.INTER_AREA}.get(method, -1)
+    fast = cv_method >= 0 and (not antialias or method == "area")
+    if fast and arr.shape[-1] <= 4 and h * w > 0:
+        res = _cv_each(arr.astype(np.float32, copy=False), oh, ow, cv_method)
     else:
         flt = arr.astype(np.float32, copy=False)
-        res = _resample(flt, _taps(method, w, ow, antialias), axis=flt.ndim - 2)
-        res = _resample(res, _taps(method, h, oh, antialias), axis=res.ndim - 3)
+        res = _resample(flt, _taps(method, h, oh, antialias), _taps(method, w, ow, antialias))
     return res if out_dtype is None else _cast_out(res, out_dtype)

@@ -343,7 +343,9 @@ def _counting_class(cls: type[DatasetIterator]) -> type[DatasetIterator]:
         rec.timed(x, t0, _perf())
         return x
 
-    return type(cls.__name__, (cls,), {"__next__": __next__, "_is_counting_class": True})
+    return type(
+        cls.__name__, (cls,), {**_names(cls), "__next__": __next__, "_is_counting_class": True}
+    )
 
 
 @functools.cache
@@ -422,6 +424,7 @@ def _root_class(cls: type[DatasetIterator], timed: bool, progress: bool) -> type
         cls.__name__,
         (cls,),
         {
+            **_names(cls),
             "__next__": progress_next if progress else __next__ if timed else untimed_next,
             "get_state": get_state,
             "set_state": set_state,
@@ -616,7 +619,14 @@ def _closed_class(cls: type[DatasetIterator]) -> type[DatasetIterator]:
         del self
         raise StopIteration
 
-    return type(cls.__name__, (cls,), {"__next__": __next__, "_is_closed_class": True})
+    return type(
+        cls.__name__, (cls,), {**_names(cls), "__next__": __next__, "_is_closed_class": True}
+    )
+
+
+def _names(cls: type) -> dict[str, str]:
+    """Keep a derived class's module and qualified name those of ``cls`` (reprs, errors)."""
+    return {"__module__": cls.__module__, "__qualname__": cls.__qualname__}
 
 
 class _Unsaveable:

@@ -318,10 +318,10 @@ _tracing = False
 def _counting_class(cls: type[DatasetIterator]) -> type[DatasetIterator]:
     """``cls`` with a ``__next__`` that counts elements and samples the time spent inside.
 
-    Every element is counted; one call in about 16 (at random intervals, so a periodic
-    pattern such as a batch boundary cannot alias with it) is timed, and so is the first
-    call, which often starts workers or fills a buffer. A sampled call also looks at the
-    element's size. See :class:`stoker.stats.StageStats`.
+    Every element is counted. The first ``stoker.stats.EXACT_CALLS`` (256) calls are timed,
+    then one call in about 16 (at random intervals, so a periodic pattern such as a batch
+    boundary cannot alias with it); a timed call also looks at the element's size. See
+    :class:`stoker.stats.StageStats`.
     """
     if getattr(cls, "_is_counting_class", False):
         return cls

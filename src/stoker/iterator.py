@@ -373,23 +373,43 @@ def _root_class(cls: type[DatasetIterator], timed: bool, progress: bool) -> type
         finally:
             lock.release()
 
+    # The root is timed on every call here, so it skips its counting wrapper and counts
+    # its elements itself (one Python frame less per element).
+    op_next: Any = None
+    if getattr(cls, "_is_counting_class", False):
+        op_next = cls.__mro__[1].__next__  # type: ignore[attr-defined]
+
     def __next__(self: DatasetIterator) -> Any:
         lock = self._root_lock
         lock.acquire()
         try:
             if type(self) is not klass:
                 raise StopIteration
+            rec: Any = self.recorder
             t0 = _perf()
             try:
-                return base_next(self)
-            finally:
+                x = op_next(self) if op_next is not None else base_next(self)
+            except BaseException:
                 t1 = _perf()
-                rec: Any = self.recorder
-                calls = rec.consumer_calls
-                rec.consumer_calls = calls + 1
+                if op_next is not None:
+                    rec.timed_end(t0, t1)
+                rec.consumer_calls += 1
                 rec.consumer_s += t1 - t0
-                if not calls or _tracing:
-                    rec.consumer_wait(t0, t1)
+                rec.consumer_wait(t0, t1)
+                raise
+            t1 = _perf()
+            calls = rec.consumer_calls
+            rec.consumer_calls = calls + 1
+            rec.consumer_s += t1 - t0
+            if op_next is not None:
+                n = rec.elements
+                if n < rec.next_sample and calls and not _tracing:
+                    rec.elements = n + 1
+                else:
+                    rec.timed(x, t0, t1)
+            if not calls or _tracing:
+                rec.consumer_wait(t0, t1)
+            return x
         finally:
             lock.release()
 

@@ -369,7 +369,14 @@ def _root_class(cls: type[DatasetIterator], timed: bool, progress: bool) -> type
         try:
             if type(self) is not klass:  # closed (class switched) while this thread waited
                 raise StopIteration
-            return base_next(self)
+            if not _tracing:
+                return base_next(self)
+            t0 = _perf()
+            try:
+                return base_next(self)
+            finally:
+                if _stats.tracer is not None:
+                    _stats.tracer.wait(self, t0, _perf())
         finally:
             lock.release()
 

@@ -318,10 +318,10 @@ _tracing = False
 def _counting_class(cls: type[DatasetIterator]) -> type[DatasetIterator]:
     """``cls`` with a ``__next__`` that counts elements and samples the time spent inside.
 
-    Every element is counted; one call in about 16 (at random intervals, so a periodic
-    pattern such as a batch boundary cannot alias with it) is timed, and so is the first
-    call, which often starts workers or fills a buffer. A sampled call also looks at the
-    element's size. See :class:`stoker.stats.StageStats`.
+    Every element is counted. The first ``stoker.stats.EXACT_CALLS`` (256) calls are timed,
+    then one call in about 16 (at random intervals, so a periodic pattern such as a batch
+    boundary cannot alias with it); a timed call also looks at the element's size. See
+    :class:`stoker.stats.StageStats`.
     """
     if getattr(cls, "_is_counting_class", False):
         return cls
@@ -343,7 +343,9 @@ def _counting_class(cls: type[DatasetIterator]) -> type[DatasetIterator]:
         rec.timed(x, t0, _perf())
         return x
 
-    return type(cls.__name__, (cls,), {"__next__": __next__, "_is_counting_class": True})
+    return type(
+        cls.__name__, (cls,), {**_names(cls), "__next__": __next__, "_is_counting_class": True}
+    )
 
 
 @functools.cache
@@ -367,9 +369,22 @@ def _root_class(cls: type[DatasetIterator], timed: bool, progress: bool) -> type
         try:
             if type(self) is not klass:  # closed (class switched) while this thread waited
                 raise StopIteration
-            return base_next(self)
+            if not _tracing:
+                return base_next(self)
+            t0 = _perf()
+            try:
+                return base_next(self)
+            finally:
+                if _stats.tracer is not None:
+                    _stats.tracer.wait(self, t0, _perf())
         finally:
             lock.release()
+
+    # The root is timed on every call here, so it skips its counting wrapper and counts
+    # its elements itself (one Python frame less per element).
+    op_next: Any = None
+    if getattr(cls, "_is_counting_class", False):
+        op_next = cls.__mro__[1].__next__  # type: ignore[attr-defined]
 
     def __next__(self: DatasetIterator) -> Any:
         lock = self._root_lock
@@ -377,17 +392,31 @@ def _root_class(cls: type[DatasetIterator], timed: bool, progress: bool) -> type
         try:
             if type(self) is not klass:
                 raise StopIteration
+            rec: Any = self.recorder
             t0 = _perf()
             try:
-                return base_next(self)
-            finally:
+                x = op_next(self) if op_next is not None else base_next(self)
+            except BaseException:
                 t1 = _perf()
-                rec: Any = self.recorder
-                calls = rec.consumer_calls
-                rec.consumer_calls = calls + 1
+                if op_next is not None:
+                    rec.timed_end(t0, t1)
+                rec.consumer_calls += 1
                 rec.consumer_s += t1 - t0
-                if not calls or _tracing:
-                    rec.consumer_wait(t0, t1)
+                rec.consumer_wait(t0, t1)
+                raise
+            t1 = _perf()
+            calls = rec.consumer_calls
+            rec.consumer_calls = calls + 1
+            rec.consumer_s += t1 - t0
+            if op_next is not None:
+                n = rec.elements
+                if n < rec.next_sample and calls and not _tracing:
+                    rec.elements = n + 1
+                else:
+                    rec.timed(x, t0, t1)
+            if not calls or _tracing:
+                rec.consumer_wait(t0, t1)
+            return x
         finally:
             lock.release()
 
@@ -422,6 +451,7 @@ def _root_class(cls: type[DatasetIterator], timed: bool, progress: bool) -> type
         cls.__name__,
         (cls,),
         {
+            **_names(cls),
             "__next__": progress_next if progress else __next__ if timed else untimed_next,
             "get_state": get_state,
             "set_state": set_state,
@@ -616,7 +646,14 @@ def _closed_class(cls: type[DatasetIterator]) -> type[DatasetIterator]:
         del self
         raise StopIteration
 
-    return type(cls.__name__, (cls,), {"__next__": __next__, "_is_closed_class": True})
+    return type(
+        cls.__name__, (cls,), {**_names(cls), "__next__": __next__, "_is_closed_class": True}
+    )
+
+
+def _names(cls: type) -> dict[str, str]:
+    """Keep a derived class's module and qualified name those of ``cls`` (reprs, errors)."""
+    return {"__module__": cls.__module__, "__qualname__": cls.__qualname__}
 
 
 class _Unsaveable:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 import stoker as sk
 from stoker import Dataset, Options
@@ -119,3 +120,25 @@ def test_concatenate_reports_both_inputs() -> None:
         ("map(_inc)", 6),
         ("range", 6),
     ]
+
+
+def test_sampled_time_estimates_the_real_time() -> None:
+    import time
+
+    def spin(x: np.int64) -> np.int64:
+        end = time.perf_counter() + 0.0001
+        while time.perf_counter() < end:
+            pass
+        return x
+
+    it = iter(Dataset.range(3000).map(spin).batch(10))
+    start = time.perf_counter()
+    for _ in it:
+        pass
+    wall = time.perf_counter() - start
+    root = it.recorder  # the consumer's calls: every one timed
+    assert root.time_s == pytest.approx(wall, rel=0.1)
+    # map is below: beyond its first 256 calls only ~1 in 16 is timed, and extrapolated.
+    (mapped,) = root.children
+    assert mapped.samples > 50
+    assert 0.5 * root.time_s < mapped.time_s < 2 * root.time_s

@@ -10,8 +10,6 @@ import pytest
 
 from stoker import Dataset, Options
 
-pytest.importorskip("tqdm")
-
 
 def test_off_by_default_and_off_without_a_terminal(capsys: pytest.CaptureFixture[str]) -> None:
     assert list(Dataset.range(5)) == list(range(5))
@@ -22,6 +20,7 @@ def test_off_by_default_and_off_without_a_terminal(capsys: pytest.CaptureFixture
 
 
 def test_always_shows_elements_per_second_and_input_bound() -> None:
+    pytest.importorskip("tqdm")
     code = (
         "import time, stoker as sk\n"
         "ds = sk.Dataset.range(40).map(lambda x: (time.sleep(0.03), x)[1])\n"
@@ -36,6 +35,7 @@ def test_always_shows_elements_per_second_and_input_bound() -> None:
 
 
 def test_bar_closes_when_the_iterator_closes(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("tqdm")
     fake = io.StringIO()
     monkeypatch.setattr(sys, "stderr", fake)
     it = Dataset.range(10**6).with_options(Options(progress="always")).iterator()
@@ -54,8 +54,16 @@ def test_bad_setting_is_refused() -> None:
 
 
 def test_counts_with_stats_off_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("tqdm")
     fake = io.StringIO()
     monkeypatch.setattr(sys, "stderr", fake)
     ds = Dataset.range(7).with_options(Options(progress="always", stats=False))
     assert len(list(ds)) == 7
     assert "7/7" in fake.getvalue()
+
+
+def test_without_tqdm_the_error_gives_the_pip_command(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "tqdm", None)  # import tqdm raises ImportError
+    ds = Dataset.range(3).with_options(Options(progress="always"))
+    with pytest.raises(ImportError, match=r"pip install 'stoker\[progress\]'"):
+        iter(ds)

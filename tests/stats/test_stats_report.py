@@ -55,9 +55,10 @@ def test_fast_consumer_on_a_thread_pool_map_names_the_map() -> None:
 
 
 def test_slow_consumer_means_the_pipeline_keeps_up() -> None:
-    ds = Dataset.range(1000).map(decode).prefetch(2)
+    # Inline stages only: no thread start-up inside the first next() on a loaded machine.
+    ds = Dataset.range(1000).map(decode).batch(2)
     it = iter(ds)
-    for _ in range(25):
+    for _ in range(40):
         next(it)
         time.sleep(0.02)
     report = it.stats()
@@ -127,3 +128,23 @@ def test_stats_off_says_so() -> None:
     list(it)
     with pytest.raises(RuntimeError, match="stats=False"):
         it.stats()
+
+
+def test_stage_info_of_a_parallel_stage_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    it = iter(Dataset.range(100).map(decode).prefetch(8))
+    list(it)
+    info = {"parallelism": 3, "executor": "process", "buffered": 6, "in_flight": 1, "capacity": 8}
+    monkeypatch.setattr(type(it), "stage_info", lambda self: info, raising=False)
+    (rec,) = [s for s in it.stats().stages if s.name == "prefetch"]
+    assert (rec.parallelism, rec.executor, rec.buffer_fill) == (3, "process", 0.75)
+
+
+def test_a_failing_stage_info_does_not_break_the_report(monkeypatch: pytest.MonkeyPatch) -> None:
+    it = iter(Dataset.range(10).prefetch(2))
+    list(it)
+
+    def broken(self: Any) -> dict[str, Any]:
+        raise RuntimeError("no")
+
+    monkeypatch.setattr(type(it), "stage_info", broken, raising=False)
+    assert [s.name for s in it.stats().stages] == ["prefetch", "range"]

@@ -107,3 +107,12 @@ def test_nested_traces_are_refused(tmp_path: Path) -> None:
             with stoker.trace(tmp_path / "b.json"):
                 pass
     assert (tmp_path / "a.json").exists() and not (tmp_path / "b.json").exists()
+
+
+def test_with_stats_off_only_the_consumer_waits_are_traced(tmp_path: Path) -> None:
+    path = tmp_path / "t.json"
+    ds = Dataset.range(20).map(decode).with_options(stoker.Options(stats=False))
+    with stoker.trace(path):
+        assert len(list(ds)) == 20
+    events = _x(_load(path))
+    assert events and all(e["name"] == "wait for input" for e in events)

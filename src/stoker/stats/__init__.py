@@ -9,7 +9,7 @@ What a stage records:
 
 * ``elements``, ``time_s``: elements it delivered and the time spent inside its
   ``next()`` (its inputs' time included), counted by the node's base class;
-* ``bytes``: a cheap estimate, the array bytes of every 64th element times the count;
+* ``bytes``: a cheap estimate: the mean array bytes of the timed elements times the count;
 * ``busy_s``: time its workers spent computing elements (parallel stages, summed over
   workers), reported with :meth:`StageStats.add`;
 * ``wait_s``: time its consumer spent blocked waiting for its workers
@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from stoker.dataset import Dataset
 
 __all__ = [
+    "EXACT_CALLS",
     "NO_STATS",
     "Recorder",
     "StageRecord",
@@ -79,16 +80,19 @@ class Recorder(Protocol):
 
 # Intervals between timed calls: random in 1..31 (mean 16), fixed so runs are comparable.
 _INTERVALS = [random.Random(0x5704E7).randint(1, 31) for _ in range(256)]
+#: The first calls of every node are all timed: short runs (and the start, where workers
+#: spin up) are measured exactly, and later calls are sampled.
+EXACT_CALLS = 256
 
 
 class StageStats:
     """Counters of one stage.
 
-    The node's base class counts every element and times one call in about 16 (at random
-    intervals) plus the first; :attr:`time_s` extrapolates. These fields are written by
-    the one thread pulling the node at a time (a node is never pulled by two threads at
-    once, and the root is behind a lock), without a lock. ``add``, ``add_wait`` and
-    ``set_info`` take a lock and may be called from any thread.
+    The node's base class counts every element, times its first :data:`EXACT_CALLS` calls
+    and then one call in about 16 (at random intervals); :attr:`time_s` extrapolates.
+    These fields are written by the one thread pulling the node at a time (a node is never
+    pulled by two threads at once, and the root is behind a lock), without a lock.
+    ``add``, ``add_wait`` and ``set_info`` take a lock and may be called from any thread.
     """
 
     __slots__ = (
@@ -166,13 +170,15 @@ class StageStats:
         if self.first_t is None:
             self.first_t = t0
             self.thread = threading.get_ident()
+        if n < EXACT_CALLS:
             self.exact_s += t1 - t0
+            self.next_sample = n + 1
         else:
             self.sampled_s += t1 - t0
             self.samples += 1
+            self.next_sample = n + 1 + _INTERVALS[self.samples & 255]
         self.sample_bytes += nbytes(element)
         self.byte_samples += 1
-        self.next_sample = n + 1 + _INTERVALS[self.samples & 255]
         if tracer is not None:
             tracer.stage(self, t0, t1)
 
@@ -199,7 +205,7 @@ class StageStats:
             return self.consumer_s
         estimate = self.exact_s
         if self.samples:
-            estimate += self.sampled_s / self.samples * max(0, self.elements - 1)
+            estimate += self.sampled_s / self.samples * max(0, self.elements - EXACT_CALLS)
         # A parallel stage's calls are mostly instant with a few long waits (a sample can
         # miss them); the waits it reports itself were spent inside next() too.
         return max(estimate, self.wait_s)

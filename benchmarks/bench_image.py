@@ -5,9 +5,11 @@ synthetic) -> parse -> decode -> random flip, brightness (0.2), saturation (0.5-
 (0.1), contrast (0.5-1.5) -> resize to 224x224 -> scale to [0, 1] -> batch 64, in images/s:
 
 * ``stoker``: ``TFRecordDataset.random_map(augment, num_parallel_calls=AUTOTUNE)`` with
-  stoker.image's ops (tf.image's values); ``stoker-thread`` / ``stoker-process`` pin the
-  executor; ``stoker-u8`` resizes uint8 to uint8 (``resize(..., dtype=np.uint8)``) and
-  converts to float last, as docs/image.md recommends;
+  stoker.image's ops (tf.image's values), the seed's function as written for tf.image;
+  ``stoker-thread`` / ``stoker-process`` pin the executor; ``stoker-u8`` resizes uint8 to
+  uint8 (``resize(..., dtype=np.uint8)``),
+  keeps the images uint8 through ``batch`` and converts each batch to float32 with
+  ``convert_image_dtype`` (values within 1/255 of the others), as docs/image.md recommends;
 * ``tf.data``: the same pipeline with tf.image's ops, ``map(AUTOTUNE)``, ``prefetch(AUTOTUNE)``;
 * ``torch``: ``DataLoader(num_workers=2, persistent_workers=True, batch_size=64)`` over a
   map-style dataset doing the plain OpenCV + NumPy version below (no torchvision);
@@ -19,7 +21,11 @@ says f32), for every stoker.image op, and for tf.image's op (inside ``tf.functio
 ``--peer-python`` has TensorFlow.
 
 Every figure is the median of ``--runs`` timed windows after a warm-up, on one iterator
-over ``repeat()`` (steady state: pools and workers started). Peers run in
+over ``repeat()`` (steady state: pools and workers started); candidates run one after the
+other, ``--rounds`` times in turn, and the median over rounds is reported, so a change in
+the machine's load hits them all. ``img/cpu-s`` (images per CPU-second of the candidate's
+process tree) is printed too: on a shared machine it shows the cost, where img/s also
+shows how much of the machine the candidate got. Peers run in
 ``--peer-python`` (``PYTHONPATH=src``), each in its own process; missing ones are skipped::
 
     PATH=.venv/bin:$PATH python benchmarks/bench_image.py --peer-python /tmp/peers/bin/python
@@ -104,14 +110,19 @@ def stoker_augment(record: bytes, rng: np.random.Generator, keep_u8: bool = Fals
     img = image.random_saturation(img, *SATURATION, seed=rng)
     img = image.random_hue(img, HUE, seed=rng)
     img = image.random_contrast(img, *CONTRAST, seed=rng)
-    if keep_u8:
-        small = image.resize(img, (OUT, OUT), dtype=np.uint8)
-        return image.convert_image_dtype(small, np.float32), ex["label"]
+    if keep_u8:  # uint8 through the batch; run_stoker converts whole batches to float32
+        return image.resize(img, (OUT, OUT), dtype=np.uint8), ex["label"]
     return image.resize(img, (OUT, OUT)) / np.float32(255), ex["label"]
 
 
 def stoker_augment_u8(record: bytes, rng: np.random.Generator) -> Any:
     return stoker_augment(record, rng, keep_u8=True)
+
+
+def _batch_to_float(images: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    import stoker.image as image
+
+    return image.convert_image_dtype(images, np.float32), labels
 
 
 def plain_augment(record: bytes, rng: np.random.Generator) -> tuple[np.ndarray, int]:
@@ -174,7 +185,12 @@ def measure(batches: Iterator[Any], warmup: int, per_run: int, runs: int) -> dic
         rates.append(images / elapsed)
         cpus.append(cpu1 - cpu0)
         peak = max(peak, rss)
-    return {"value": statistics.median(rates), "cpu_s": statistics.median(cpus), "rss": peak}
+    return {
+        "value": statistics.median(rates),
+        "cpu_s": statistics.median(cpus),
+        "rss": peak,
+        "images": images,
+    }
 
 
 def _set_cv_threads() -> None:
@@ -191,8 +207,10 @@ def run_stoker(path: str, executor: str, u8: bool, sizes: dict[str, int]) -> dic
         .repeat()
         .random_map(fn, seed=0, num_parallel_calls=sk.AUTOTUNE, executor=executor)
         .batch(BATCH)
-        .prefetch(sk.AUTOTUNE)
     )
+    if u8:  # convert late: one pass over each uint8 batch, to float32 in [0, 1]
+        ds = ds.map(_batch_to_float)
+    ds = ds.prefetch(sk.AUTOTUNE)
     with ds.iterator() as it:
         return measure(it, sizes["warmup"], sizes["per_run"], sizes["runs"])
 
@@ -390,6 +408,7 @@ def tf_ops(quick: bool) -> dict[str, float]:
         "random_hue": (lambda x: ti.random_hue(x, 0.1), u8),
         "random_crop": (lambda x: ti.random_crop(x, (OUT, OUT, 3)), u8),
     }
+    ops["(tf.function call overhead)"] = (tf.identity, u8)
     out = {}
     for name, (op, arg) in ops.items():
         fn = tf.function(op)
@@ -458,6 +477,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", default=None, help="write the rows to this path")
     parser.add_argument("--peer-python", default=None, help="Python with tensorflow/torch")
     parser.add_argument("--runs", type=int, default=None, help="timed windows per candidate")
+    parser.add_argument("--rounds", type=int, default=None, help="turns over all candidates")
     parser.add_argument("--images", type=int, default=None, help="records in the data file")
     parser.add_argument("--no-ops", action="store_true", help="skip the per-op costs")
     parser.add_argument("--peer-run", default=None, help=argparse.SUPPRESS)
@@ -470,9 +490,10 @@ def main(argv: list[str] | None = None) -> None:
     quick = args.quick
     sizes = {
         "warmup": 1 if quick else 4,
-        "per_run": 1 if quick else 8,
-        "runs": args.runs or (1 if quick else 5),
+        "per_run": 1 if quick else 6,
+        "runs": args.runs or (1 if quick else 3),
     }
+    rounds = args.rounds or (1 if quick else 2)
     n = args.images or (2 * BATCH if quick else 16 * BATCH)
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     print(
@@ -484,32 +505,48 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="stoker-bench-image-") as tmp:
         path = str(Path(tmp) / "images.tfrecord")
         make_records(Path(path), n)
-        results: dict[str, Any] = {}
-        # Each candidate in its own process: no state (pools, caches, allocator) carries over.
-        order = ["serial", "stoker", "stoker-thread", "stoker-process", "stoker-u8"]
-        for kind in order:
-            results[kind] = run_peer(me, kind, path, sizes, quick)
+        kinds = [(me, k) for k in ("serial", "stoker", "stoker-thread", "stoker-process")]
+        kinds.append((me, "stoker-u8"))
         if args.peer_python:
-            for kind in ("tf.data", "torch"):
-                results[kind] = run_peer(args.peer_python, kind, path, sizes, quick)
+            kinds += [(args.peer_python, "tf.data"), (args.peer_python, "torch")]
         else:
             print("  tf.data, torch: skipped (no --peer-python)")
-        serial = results["serial"]
+        # Each candidate in its own process: no state (pools, caches, allocator) carries over.
+        per_round: dict[str, list[dict[str, Any]]] = {k: [] for _, k in kinds}
+        for r in range(rounds):
+            for python, kind in kinds:
+                res = run_peer(python, kind, path, sizes, quick)
+                if res is not None:
+                    per_round[kind].append(res)
+                    print(f"  round {r + 1}: {kind:15s} {res['value']:7.0f} img/s", flush=True)
+        results: dict[str, Any] = {
+            kind: {key: statistics.median(x[key] for x in got) for key in got[0]}
+            for kind, got in per_round.items()
+            if got
+        }
+        serial = results.get("serial")
         limit = serial["value"] * CORES if serial else None
         print(f"\npipeline (images/s; limit = serial x {CORES} cores = {limit or 0:.0f})")
         for kind, res in results.items():
             if res is None:
                 continue
-            r = row("pipeline", kind, res["value"], "img/s", limit, res["cpu_s"], res["rss"])
+            per_cpu = res["images"] / res["cpu_s"] if res["cpu_s"] else 0.0
+            note = f"{per_cpu:.0f} images per CPU-second"
+            r = row("pipeline", kind, res["value"], "img/s", limit, res["cpu_s"], res["rss"], note)
             rows.append(r)
             ratio = f"{r['ratio_to_limit']:.2f} of limit" if limit else ""
-            print(f"  {kind:16s} {res['value']:8.0f} img/s  {ratio}  cpu {res['cpu_s']:.1f} s")
+            print(f"  {kind:16s} {res['value']:8.0f} img/s  {ratio:14s} {per_cpu:6.0f} img/cpu-s")
         if limit:
             rows.append(row("pipeline", "limit", limit, "img/s", limit, note="serial x cores"))
         tf_res = results.get("tf.data")
-        for kind in ("stoker", "stoker-u8"):
-            if tf_res and results.get(kind):
-                print(f"  {kind} / tf.data = {results[kind]['value'] / tf_res['value']:.2f}")
+        for kind in ("stoker", "stoker-thread", "stoker-u8"):
+            ours_res = results.get(kind)
+            if tf_res and ours_res:
+                speed = ours_res["value"] / tf_res["value"]
+                cost = (tf_res["cpu_s"] / tf_res["images"]) / (
+                    ours_res["cpu_s"] / ours_res["images"]
+                )
+                print(f"  {kind} / tf.data: {speed:.2f}x img/s, {cost:.2f}x img/cpu-s")
         if not args.no_ops:
             ours = run_peer(me, "stoker-ops", path, sizes, quick) or {}
             theirs = (
@@ -519,6 +556,10 @@ def main(argv: list[str] | None = None) -> None:
             ) or {}
             print("\nper-op cost (CPU us per 256x256 image; tf.image inside tf.function)")
             print(f"  {'op':30s} {'stoker':>9s} {'tf.image':>9s}")
+            overhead = theirs.get("(tf.function call overhead)")
+            if overhead is not None:
+                print(f"  (tf.image figures include {overhead:.0f} us of tf.function dispatch)")
+                rows.append(row("op/tf.function-overhead", "tf.image", overhead, "us/el"))
             for name, us in ours.items():
                 rows.append(row(f"op/{name}", "stoker", us, "us/el"))
                 tf_us = theirs.get(name)

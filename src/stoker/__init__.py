@@ -11,7 +11,7 @@ Example::
         ...
 """
 
-from stoker import errors
+from stoker import errors, stats
 from stoker.cache import CacheInfo, cache_info
 from stoker.dataset import Dataset
 from stoker.errors import (
@@ -26,6 +26,7 @@ from stoker.iterator import DatasetIterator
 from stoker.options import AUTOTUNE, INFINITE_CARDINALITY, UNKNOWN_CARDINALITY, Options
 from stoker.sources.files import TextLineDataset, TFRecordDataset
 from stoker.sources.generator import TensorSpec
+from stoker.stats import trace
 
 __version__ = "0.1.0"
 
@@ -48,4 +49,6 @@ __all__ = [
     "WorkerError",
     "cache_info",
     "errors",
+    "stats",
+    "trace",
 ]

@@ -12,4 +12,6 @@ __all__ = ["COMMANDS"]
 #: Modules (under ``stoker._cli``) that each register one subcommand, in help order.
 COMMANDS = [
     "cache_info",
+    "demo",
+    "profile",
 ]

@@ -2,10 +2,17 @@
 
 OpenCV (libjpeg-turbo, libpng) decodes with the GIL released; GIF goes through Pillow. All
 outputs are RGB(A) in HWC order, like tf's, never OpenCV's BGR.
+
+JPEGs go through simplejpeg (libjpeg-turbo's TurboJPEG API, GIL released) when it is
+installed (it is part of the ``images`` extra): it can use the fast integer DCT that tf
+uses by default, so ``decode_jpeg`` is bit-exact with tf's, and it is faster than OpenCV.
+Without it, or for what it cannot decode (CMYK, ``ratio``), OpenCV decodes, with the
+accurate DCT (tf's ``dct_method="INTEGER_ACCURATE"``).
 """
 
 from __future__ import annotations
 
+import importlib
 import io
 from typing import Any
 
@@ -26,6 +33,31 @@ __all__ = [
 ]
 
 _HAS_RGB_FLAG = hasattr(cv2, "IMREAD_COLOR_RGB")
+
+try:
+    _simplejpeg: Any = importlib.import_module("simplejpeg")
+except ImportError:  # pragma: no cover - part of the images extra; OpenCV decodes instead
+    _simplejpeg = None
+
+
+def _decode_turbo(buf: np.ndarray, channels: int, dct_method: str, fancy: bool) -> Any:
+    """simplejpeg's decode, or None where it does not apply (the caller uses OpenCV)."""
+    if _simplejpeg is None:
+        return None
+    try:
+        if channels == 0:
+            colorspace = _simplejpeg.decode_jpeg_header(buf)[2]
+            if colorspace not in ("Gray", "YCbCr", "RGB"):
+                return None  # CMYK / YCCK: OpenCV converts those
+            channels = 1 if colorspace == "Gray" else 3
+        return _simplejpeg.decode_jpeg(
+            buf,
+            colorspace="GRAY" if channels == 1 else "RGB",
+            fastdct=dct_method != "INTEGER_ACCURATE",
+            fastupsample=not fancy,
+        )
+    except ValueError:
+        return None  # not a JPEG it can read: OpenCV tries, and reports the failure
 
 
 def _as_buffer(contents: Any, fn: str) -> np.ndarray:
@@ -163,11 +195,12 @@ def decode_jpeg(
             gives, or a 1-D uint8 array).
         channels: 0 (as stored), 1 (greyscale) or 3 (RGB).
         ratio: Downscale while decoding by 1, 2, 4 or 8 (libjpeg's DCT scaling: fast).
-        fancy_upscaling: Accepted for tf's signature; libjpeg-turbo's default is used.
+        fancy_upscaling: Smooth chroma upsampling (tf's default); False is faster.
         try_recover_truncated: Accepted for tf's signature; truncated data is an error.
         acceptable_fraction: Accepted for tf's signature.
-        dct_method: Accepted for tf's signature (OpenCV uses the accurate integer DCT, tf
-            the fast one, so values may differ by a few levels; see docs/image.md).
+        dct_method: ``""`` or ``"INTEGER_FAST"`` (tf's default, the fast integer DCT), or
+            ``"INTEGER_ACCURATE"``. Without simplejpeg installed, OpenCV always uses the
+            accurate one (values then differ from tf's default by a few levels).
         name: Unused.
 
     Returns:
@@ -181,9 +214,18 @@ def decode_jpeg(
 
         img = stoker.image.decode_jpeg(record["image/encoded"], channels=3)
     """
-    del fancy_upscaling, try_recover_truncated, acceptable_fraction, dct_method, name
+    del try_recover_truncated, acceptable_fraction, name
     channels = _check_channels(channels, (0, 1, 3), "decode_jpeg")
+    if dct_method not in ("", "INTEGER_FAST", "INTEGER_ACCURATE"):
+        raise ValueError(
+            f"decode_jpeg: dct_method={dct_method!r} must be '', 'INTEGER_FAST' or "
+            "'INTEGER_ACCURATE'"
+        )
     buf = _as_buffer(contents, "decode_jpeg")
+    if ratio == 1:
+        img = _decode_turbo(buf, channels, dct_method, fancy_upscaling)
+        if img is not None:
+            return np.asarray(img)
     if ratio != 1:
         if ratio not in (2, 4, 8):
             raise ValueError(f"decode_jpeg: ratio={ratio} must be 1, 2, 4 or 8")
@@ -270,6 +312,9 @@ def decode_image(
         raise _fail("decode_image", buf, "unknown format: not JPEG, PNG, GIF, BMP or WebP")
     if fmt == "gif":
         img = _decode_gif(buf, ch, expand_animations, "decode_image")
+    elif fmt == "jpeg" and ch in (0, 1, 3):
+        turbo = _decode_turbo(buf, ch, "", True)
+        img = _decode_cv(buf, ch, False, "decode_image") if turbo is None else np.asarray(turbo)
     else:
         img = _decode_cv(buf, ch, out != np.uint8, "decode_image")
     return img if img.dtype == out else convert_image_dtype(img, out)

@@ -55,8 +55,10 @@ def _apply_lut(img: np.ndarray, lut: np.ndarray) -> np.ndarray:
     """``lut[img]`` for uint8 ``img``; ``lut`` is (256,) or (256, channels)."""
     img = np.ascontiguousarray(img)
     if lut.ndim == 1:
-        flat = img.reshape(1, -1) if img.size else img
-        return np.asarray(cv2.LUT(flat, lut)).reshape(img.shape)
+        if not img.size:
+            return np.array(img)
+        # A (1, 256) table takes OpenCV's faster path than a (256,) one.
+        return np.asarray(cv2.LUT(img.reshape(1, -1), lut.reshape(1, 256))).reshape(img.shape)
     channels = img.shape[-1]
     if channels <= 4:
         table = np.ascontiguousarray(lut.reshape(1, 256, channels))
@@ -158,6 +160,11 @@ def _hsv_inplace(buf: np.ndarray) -> np.ndarray:
     return pixels
 
 
+def _in_unit_range(arr: np.ndarray) -> bool:
+    """Integer images convert to [0, 1], so their HSV round trip stays there."""
+    return arr.dtype.kind in "ui"
+
+
 def _rgb_inplace(hsv: np.ndarray) -> None:
     cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB, dst=hsv)
 
@@ -195,9 +202,12 @@ def adjust_saturation(image: Any, saturation_factor: float, name: str | None = N
     hsv = _hsv_inplace(buf)
     s = hsv[..., 1]
     np.multiply(s, k, out=s)
-    np.clip(s, np.float32(0), np.float32(1), out=s)
+    if k >= 0:  # S >= 0 already
+        np.minimum(s, np.float32(1), out=s)
+    else:
+        np.clip(s, np.float32(0), np.float32(1), out=s)
     _rgb_inplace(hsv)
-    return from_float32_inplace(buf, arr.dtype)
+    return from_float32_inplace(buf, arr.dtype, in_unit_range=_in_unit_range(arr))
 
 
 def adjust_hue(image: Any, delta: float, name: str | None = None) -> np.ndarray:
@@ -233,7 +243,7 @@ def adjust_hue(image: Any, delta: float, name: str | None = None) -> np.ndarray:
     # one), so shifting by a turn more for negative deltas saves a modulo pass.
     np.add(h, np.float32(d * 360.0 + (360.0 if d < 0 else 0.0)), out=h)
     _rgb_inplace(hsv)
-    return from_float32_inplace(buf, arr.dtype)
+    return from_float32_inplace(buf, arr.dtype, in_unit_range=_in_unit_range(arr))
 
 
 def _float_only(arr: np.ndarray, fn: str) -> None:

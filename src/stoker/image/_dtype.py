@@ -93,15 +93,21 @@ def float32_copy(arr: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(convert_image_dtype(arr, np.float32))
 
 
-def from_float32_inplace(buf: np.ndarray, dtype: np.dtype[Any]) -> np.ndarray:
+def from_float32_inplace(
+    buf: np.ndarray, dtype: np.dtype[Any], in_unit_range: bool = False
+) -> np.ndarray:
     """``from_float32`` that may scale ``buf`` (float32, owned by the caller) in place.
 
     Saves the intermediate arrays: on machines where fresh memory is costly to fault in
-    (VMs with free-page reporting), each avoided allocation is measurable.
+    (VMs with free-page reporting), each avoided allocation is measurable. With
+    ``in_unit_range`` the caller guarantees values in [0, 1] up to rounding (HSV results),
+    so the clip is skipped: ``x * (MAX + 0.5)`` then lies in (-1, MAX + 1) and the cast
+    truncates it to what the clipped cast gives.
     """
     if dtype.kind == "f":
         return buf if buf.dtype == dtype else buf.astype(dtype)
     info = np.iinfo(dtype)
     np.multiply(buf, np.float32(int(info.max) + 0.5), out=buf)
-    np.clip(buf, info.min, info.max, out=buf)
+    if not in_unit_range:
+        np.clip(buf, info.min, info.max, out=buf)
     return buf.astype(dtype)

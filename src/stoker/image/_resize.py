@@ -128,12 +128,25 @@ def _taps(method: str, size: int, out: int, antialias: bool) -> Taps:
     return _span_taps(size, out, _triangle, 1.0, antialias)
 
 
+_CHUNK_BYTES = 256 << 10  # gather at most this much at once: small buffers get reused
+
+
 def _resample_rows(x: np.ndarray, taps: Taps) -> np.ndarray:
     """Resample axis 1 of ``x`` (B, L, M): gather the K taps of each output row and combine
-    them with one batched (1 x K) @ (K x M) product per row (no per-tap temporaries)."""
+    them with one batched (1 x K) @ (K x M) product per row (no per-tap temporaries).
+
+    Output rows go in chunks so that the gathered taps stay small: large fresh temporaries
+    cost page faults on every call where the allocator returns them to the OS."""
     idx, w = taps
-    gathered = x[:, idx]  # (B, out, K, M)
-    return np.asarray(np.matmul(w[:, None, :], gathered)[:, :, 0, :])
+    b, _, m = x.shape
+    n_out, k = idx.shape
+    out = np.empty((b, n_out, m), np.float32)
+    step = max(1, _CHUNK_BYTES // max(1, b * k * m * 4))
+    for start in range(0, n_out, step):
+        sl = slice(start, start + step)
+        gathered = x[:, idx[sl]]  # (B, rows, K, M)
+        np.matmul(w[sl, None, :], gathered, out=out[:, sl, None, :])
+    return out
 
 
 def _resample(arr: np.ndarray, taps_h: Taps, taps_w: Taps) -> np.ndarray:
@@ -142,9 +155,13 @@ def _resample(arr: np.ndarray, taps_h: Taps, taps_w: Taps) -> np.ndarray:
     oh, ow = taps_h[0].shape[0], taps_w[0].shape[0]
     x = arr.reshape(-1, h, w, c)
     b = x.shape[0]
+    # Intermediates are dropped as soon as they are used, so fewer large buffers are alive
+    # at once (and freed memory is reused rather than returned to the OS and faulted in).
     by_col = np.ascontiguousarray(x.transpose(0, 2, 1, 3)).reshape(b, w, h * c)
     cols = _resample_rows(by_col, taps_w).reshape(b, ow, h, c)
+    del by_col
     rows = np.ascontiguousarray(cols.transpose(0, 2, 1, 3)).reshape(b, h, ow * c)
+    del cols
     out = _resample_rows(rows, taps_h).reshape(b, oh, ow, c)
     return out.reshape((*arr.shape[:-3], oh, ow, c))
 

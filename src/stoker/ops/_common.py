@@ -8,7 +8,7 @@ from typing import Any
 from stoker.dataset import Dataset
 from stoker.iterator import DatasetIterator, IterContext
 
-__all__ = ["UnaryDataset", "annotate", "call", "func_name"]
+__all__ = ["UnaryDataset", "UnaryIterator", "annotate", "call", "func_name", "make_input"]
 
 
 def func_name(fn: Callable[..., Any]) -> str:
@@ -62,4 +62,31 @@ def check_count(op: str, name: str, value: Any, minimum: int) -> int:
 
 
 def make_input(ctx: IterContext, dataset: Dataset) -> DatasetIterator:
+    """A new iterator node of ``dataset`` in the tree of ``ctx`` (an op's input)."""
     return dataset._make_iterator(ctx)
+
+
+class UnaryIterator(DatasetIterator):
+    """An iterator node with one input, ``ds._input``, built when the node is.
+
+    Sets ``_ds`` (the dataset), ``_input`` (the input node) and ``_next_input`` (its bound
+    ``__next__``, what a hot loop calls). :meth:`_replace_input` swaps in a new input node
+    (a new epoch, the next part), keeping the stats tree linked.
+    """
+
+    _ds: UnaryDataset
+
+    def __init__(self, ctx: IterContext, ds: UnaryDataset):
+        self._input = make_input(ctx, ds._input)
+        super().__init__(ctx, ds, (self._input,))
+        self._ds = ds
+        self._next_input = self._input.__next__
+
+    def _replace_input(self, node: DatasetIterator, same_dataset: bool = True) -> None:
+        """Make ``node`` the input (closing the old one)."""
+        old = self._input
+        old.close()
+        self._input = node
+        self._inputs = (node,)
+        self._next_input = node.__next__
+        self._input_replaced(old, node, same_dataset)

@@ -10,7 +10,7 @@ import numpy as np
 from stoker.dataset import Dataset
 from stoker.errors import InvalidElementError
 from stoker.iterator import DatasetIterator, IterContext, State
-from stoker.ops._seeds import resolve_seed
+from stoker.ops._seeds import resolve_seed, seed_is_fixed
 from stoker.options import INFINITE_CARDINALITY, UNKNOWN_CARDINALITY
 
 __all__ = ["ChooseDataset", "SampleDataset"]
@@ -128,6 +128,7 @@ class SampleDataset(Dataset):
                 )
         self._weights = w / w.sum()
         self._seed = resolve_seed(seed, datasets[0])
+        self._seed_fixed = seed_is_fixed(seed, datasets[0])
         self._stop_on_empty = bool(stop_on_empty)
         self._rerandomize = rerandomize
 
@@ -158,7 +159,7 @@ class _SampleIterator(DatasetIterator):
 
     def _begin(self, pass_id: list[int]) -> None:
         ds = self._ds
-        self._epoch = pass_id
+        self._pass_id = pass_id
         seed = (ds._seed, *pass_id) if ds._rerandomize else (ds._seed, 0, 0)
         self._rng = np.random.Generator(np.random.PCG64(seed))
         self._exhausted = [False] * len(self._inputs)
@@ -201,7 +202,7 @@ class _SampleIterator(DatasetIterator):
 
     def _get_state(self) -> State:
         return {
-            "epoch": self._epoch,
+            "epoch": self._pass_id,
             "inputs": [it.get_state() for it in self._inputs],
             "exhausted": list(self._exhausted),
             "stopped": not self._cum,

@@ -10,6 +10,7 @@ from stoker._structure import map_structure
 from stoker.dataset import Dataset
 from stoker.errors import InvalidElementError
 from stoker.iterator import DatasetIterator, IterContext, State
+from stoker.ops._common import make_input
 from stoker.options import INFINITE_CARDINALITY, UNKNOWN_CARDINALITY
 
 __all__ = ["ConcatenateDataset"]
@@ -65,10 +66,9 @@ class _ConcatenateIterator(DatasetIterator):
 
     def __init__(self, ctx: IterContext, ds: ConcatenateDataset):
         self._ds = ds
-        self._ctx_ = ctx
         self._which = 0
         self._first_kinds: Any = None
-        self._input = ds._inputs[0]._make_iterator(ctx)
+        self._input = make_input(ctx, ds._inputs[0])
         super().__init__(ctx, ds, (self._input,))
 
     def __next__(self) -> Any:
@@ -98,10 +98,12 @@ class _ConcatenateIterator(DatasetIterator):
             )
 
     def _switch(self) -> None:
-        self._input.close()
+        old = self._input
+        old.close()
         self._which = 1
-        self._input = self._ds._inputs[1]._make_iterator(self._ctx_)
+        self._input = make_input(self._ctx, self._ds._inputs[1])
         self._inputs = (self._input,)
+        self._input_replaced(old, self._input, same=False)
 
     def _get_state(self) -> State:
         return {"which": self._which, "input": self._input.get_state()}

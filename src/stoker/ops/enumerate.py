@@ -10,7 +10,7 @@ import numpy as np
 
 from stoker.dataset import Dataset
 from stoker.iterator import DatasetIterator, IterContext, State
-from stoker.ops._common import UnaryDataset
+from stoker.ops._common import UnaryDataset, UnaryIterator
 
 __all__ = ["EnumerateDataset"]
 
@@ -46,13 +46,12 @@ def _int64_counter(start: int) -> Iterator[np.int64]:
 _CHUNK = 1024
 
 
-class _EnumerateIterator(DatasetIterator):
+class _EnumerateIterator(UnaryIterator):
     OP = "enumerate"
+    _ds: EnumerateDataset
 
     def __init__(self, ctx: IterContext, ds: EnumerateDataset):
-        self._input = ds._input._make_iterator(ctx)
-        super().__init__(ctx, ds, (self._input,))
-        self._next_input = self._input.__next__
+        super().__init__(ctx, ds)
         self._i = ds._start
         self._next_index = _int64_counter(self._i).__next__
 

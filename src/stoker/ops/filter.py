@@ -10,7 +10,13 @@ import numpy as np
 from stoker.dataset import Dataset
 from stoker.errors import InvalidElementError
 from stoker.iterator import DatasetIterator, IterContext, State
-from stoker.ops._common import UnaryDataset, annotate, func_name, stop_iteration_error
+from stoker.ops._common import (
+    UnaryDataset,
+    UnaryIterator,
+    annotate,
+    func_name,
+    stop_iteration_error,
+)
 from stoker.options import UNKNOWN_CARDINALITY
 
 __all__ = ["FilterDataset", "predicate_result"]
@@ -50,13 +56,12 @@ class FilterDataset(UnaryDataset):
         return _FilterIterator(ctx, self)
 
 
-class _FilterIterator(DatasetIterator):
+class _FilterIterator(UnaryIterator):
     OP = "filter"
+    _ds: FilterDataset
 
     def __init__(self, ctx: IterContext, ds: FilterDataset):
-        self._input = ds._input._make_iterator(ctx)
-        super().__init__(ctx, ds, (self._input,))
-        self._next_input = self._input.__next__
+        super().__init__(ctx, ds)
         self._pred = ds._predicate
         self._index = 0
 

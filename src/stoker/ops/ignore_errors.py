@@ -8,7 +8,7 @@ from typing import Any
 from stoker.dataset import Dataset
 from stoker.errors import CheckpointError, WorkerError
 from stoker.iterator import DatasetIterator, IterContext, State
-from stoker.ops._common import UnaryDataset
+from stoker.ops._common import UnaryDataset, UnaryIterator
 from stoker.options import UNKNOWN_CARDINALITY
 
 __all__ = ["IgnoreErrorsDataset"]
@@ -34,12 +34,12 @@ class IgnoreErrorsDataset(UnaryDataset):
         return _IgnoreErrorsIterator(ctx, self)
 
 
-class _IgnoreErrorsIterator(DatasetIterator):
+class _IgnoreErrorsIterator(UnaryIterator):
     OP = "ignore_errors"
+    _ds: IgnoreErrorsDataset
 
     def __init__(self, ctx: IterContext, ds: IgnoreErrorsDataset):
-        self._input = ds._input._make_iterator(ctx)
-        super().__init__(ctx, ds, (self._input,))
+        super().__init__(ctx, ds)
         self._log = ds._log_warning
         self.ignored = 0
 

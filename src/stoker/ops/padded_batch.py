@@ -12,7 +12,7 @@ from stoker._structure import flatten, is_structure, pack_like, to_leaf_array
 from stoker.dataset import Dataset
 from stoker.errors import InvalidElementError
 from stoker.iterator import DatasetIterator, IterContext, State
-from stoker.ops._common import UnaryDataset, check_count
+from stoker.ops._common import UnaryDataset, UnaryIterator, check_count
 from stoker.ops.batch import batch_cardinality
 
 __all__ = ["PaddedBatchDataset"]
@@ -132,13 +132,12 @@ class PaddedBatchDataset(UnaryDataset):
         return _PaddedBatchIterator(ctx, self)
 
 
-class _PaddedBatchIterator(DatasetIterator):
+class _PaddedBatchIterator(UnaryIterator):
     OP = "padded_batch"
+    _ds: PaddedBatchDataset
 
     def __init__(self, ctx: IterContext, ds: PaddedBatchDataset):
-        self._input = ds._input._make_iterator(ctx)
-        super().__init__(ctx, ds, (self._input,))
-        self._ds = ds
+        super().__init__(ctx, ds)
         self._consumed = 0
 
     def __next__(self) -> Any:

@@ -6,7 +6,7 @@ from typing import Any
 
 from stoker.dataset import Dataset
 from stoker.iterator import DatasetIterator, IterContext, State
-from stoker.ops._common import UnaryDataset
+from stoker.ops._common import UnaryDataset, UnaryIterator, make_input
 from stoker.options import INFINITE_CARDINALITY
 
 __all__ = ["RepeatDataset"]
@@ -43,17 +43,16 @@ class RepeatDataset(UnaryDataset):
         return _RepeatIterator(ctx, self)
 
 
-class _RepeatIterator(DatasetIterator):
+class _RepeatIterator(UnaryIterator):
     OP = "repeat"
+    _ds: RepeatDataset
 
     def __init__(self, ctx: IterContext, ds: RepeatDataset):
-        self._ds = ds
-        self._ctx_ = ctx
-        self._epoch = 0
+        super().__init__(ctx, ds)
+        self._epoch = 0  # epochs finished (not a pass id)
         self._done = ds._count == 0
-        self._input = ds._input._make_iterator(ctx)
-        super().__init__(ctx, ds, (self._input,))
-        self._next_input = self._input.__next__ if ds._count != 0 else _exhausted
+        if self._done:
+            self._next_input = _exhausted
 
     def __next__(self) -> Any:
         try:
@@ -83,10 +82,7 @@ class _RepeatIterator(DatasetIterator):
         self._next_input = _exhausted
 
     def _new_input(self) -> None:
-        self._input.close()
-        self._input = self._ds._input._make_iterator(self._ctx_)
-        self._inputs = (self._input,)
-        self._next_input = self._input.__next__
+        self._replace_input(make_input(self._ctx, self._ds._input))
 
     def _get_state(self) -> State:
         return {"epoch": self._epoch, "done": self._done, "input": self._input.get_state()}

@@ -8,7 +8,13 @@ from typing import Any
 from stoker.dataset import Dataset
 from stoker.errors import InvalidElementError
 from stoker.iterator import DatasetIterator, IterContext, State, decode_value, encode_value
-from stoker.ops._common import UnaryDataset, annotate, func_name, stop_iteration_error
+from stoker.ops._common import (
+    UnaryDataset,
+    UnaryIterator,
+    annotate,
+    func_name,
+    stop_iteration_error,
+)
 
 __all__ = ["ScanDataset"]
 
@@ -33,12 +39,12 @@ class ScanDataset(UnaryDataset):
         return _ScanIterator(ctx, self)
 
 
-class _ScanIterator(DatasetIterator):
+class _ScanIterator(UnaryIterator):
     OP = "scan"
+    _ds: ScanDataset
 
     def __init__(self, ctx: IterContext, ds: ScanDataset):
-        self._input = ds._input._make_iterator(ctx)
-        super().__init__(ctx, ds, (self._input,))
+        super().__init__(ctx, ds)
         self._fn = ds._fn
         self._carry = ds._initial
         self._index = 0

@@ -6,7 +6,7 @@ from typing import Any
 
 from stoker.dataset import Dataset
 from stoker.iterator import DatasetIterator, IterContext, State
-from stoker.ops._common import UnaryDataset, check_count
+from stoker.ops._common import UnaryDataset, UnaryIterator, check_count
 
 __all__ = ["ShardDataset"]
 
@@ -38,12 +38,12 @@ class ShardDataset(UnaryDataset):
         return _ShardIterator(ctx, self)
 
 
-class _ShardIterator(DatasetIterator):
+class _ShardIterator(UnaryIterator):
     OP = "shard"
+    _ds: ShardDataset
 
     def __init__(self, ctx: IterContext, ds: ShardDataset):
-        self._input = ds._input._make_iterator(ctx)
-        super().__init__(ctx, ds, (self._input,))
+        super().__init__(ctx, ds)
         self._num = ds._num
         self._skip = ds._index  # input elements to drop before the next one we keep
         self._next_input = self._input.__next__

@@ -20,8 +20,8 @@ import numpy as np
 
 from stoker.dataset import Dataset
 from stoker.iterator import DatasetIterator, IterContext, State, saved, snapshot
-from stoker.ops._common import UnaryDataset, check_count
-from stoker.ops._seeds import resolve_seed
+from stoker.ops._common import UnaryDataset, UnaryIterator, check_count
+from stoker.ops._seeds import resolve_seed, seed_is_fixed
 
 __all__ = ["ShuffleDataset"]
 
@@ -52,28 +52,27 @@ class ShuffleDataset(UnaryDataset):
         super().__init__(input_dataset, name)
         self._buffer_size = check_count("shuffle", "buffer_size", buffer_size, 1)
         self._seed = resolve_seed(seed, input_dataset)
+        self._seed_fixed = seed_is_fixed(seed, input_dataset)
         self._reshuffle = bool(reshuffle_each_iteration)
 
     def _make_iterator(self, ctx: IterContext) -> DatasetIterator:
         return _ShuffleIterator(ctx, self)
 
 
-class _ShuffleIterator(DatasetIterator):
+class _ShuffleIterator(UnaryIterator):
     OP = "shuffle"
+    _ds: ShuffleDataset
 
     def __init__(self, ctx: IterContext, ds: ShuffleDataset):
-        self._input = ds._input._make_iterator(ctx)
-        super().__init__(ctx, ds, (self._input,))
-        self._ds = ds
+        super().__init__(ctx, ds)
         self._seed = ds._seed
-        self._next_input = self._input.__next__
         self._getter = ds._input._random_access()
         self._start: Any = None if self._getter is not None else snapshot(self._input)
         self._begin(ctx.take_pass(ds))
 
     def _begin(self, pass_id: list[int]) -> None:
         ds = self._ds
-        self._epoch = pass_id
+        self._pass_id = pass_id
         seed = (self._seed, *pass_id) if ds._reshuffle else (self._seed, 0, 0)
         self._rng = np.random.Generator(np.random.PCG64(seed))
         self._buf: list[Any] = []
@@ -158,14 +157,14 @@ class _ShuffleIterator(DatasetIterator):
         if self._getter is None:
             return {
                 "mode": "replay",
-                "epoch": self._epoch,
+                "epoch": self._pass_id,
                 "seed": self._seed,
                 "start": saved(self._start),
                 "delivered": self._delivered,
             }
         return {
             "mode": "positions",
-            "epoch": self._epoch,
+            "epoch": self._pass_id,
             "seed": self._seed,
             "input": self._input.get_state(),
             "rng": self._block_state,

@@ -6,7 +6,7 @@ from typing import Any
 
 from stoker.dataset import Dataset
 from stoker.iterator import DatasetIterator, IterContext, State
-from stoker.ops._common import UnaryDataset
+from stoker.ops._common import UnaryDataset, UnaryIterator
 from stoker.ops.take import _count
 
 __all__ = ["SkipDataset"]
@@ -38,12 +38,12 @@ class SkipDataset(UnaryDataset):
         return _SkipIterator(ctx, self)
 
 
-class _SkipIterator(DatasetIterator):
+class _SkipIterator(UnaryIterator):
     OP = "skip"
+    _ds: SkipDataset
 
     def __init__(self, ctx: IterContext, ds: SkipDataset):
-        self._input = ds._input._make_iterator(ctx)
-        super().__init__(ctx, ds, (self._input,))
+        super().__init__(ctx, ds)
         self._to_skip = ds._count if ds._count >= 0 else float("inf")
         self._next_input = self._input.__next__
 

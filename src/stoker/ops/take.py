@@ -6,7 +6,7 @@ from typing import Any
 
 from stoker.dataset import Dataset
 from stoker.iterator import DatasetIterator, IterContext, State
-from stoker.ops._common import UnaryDataset
+from stoker.ops._common import UnaryDataset, UnaryIterator
 from stoker.options import INFINITE_CARDINALITY
 
 __all__ = ["TakeDataset"]
@@ -40,13 +40,12 @@ class TakeDataset(UnaryDataset):
         return _TakeIterator(ctx, self)
 
 
-class _TakeIterator(DatasetIterator):
+class _TakeIterator(UnaryIterator):
     OP = "take"
+    _ds: TakeDataset
 
     def __init__(self, ctx: IterContext, ds: TakeDataset):
-        self._input = ds._input._make_iterator(ctx)
-        super().__init__(ctx, ds, (self._input,))
-        self._next_input = self._input.__next__
+        super().__init__(ctx, ds)
         self._left = ds._count if ds._count >= 0 else float("inf")
         self._count = ds._count
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from stoker.dataset import Dataset
 from stoker.iterator import DatasetIterator, IterContext, State
-from stoker.ops._common import UnaryDataset, annotate, stop_iteration_error
+from stoker.ops._common import UnaryDataset, UnaryIterator, annotate, stop_iteration_error
 from stoker.ops.filter import predicate_result
 from stoker.options import UNKNOWN_CARDINALITY
 
@@ -31,12 +31,12 @@ class TakeWhileDataset(UnaryDataset):
         return _TakeWhileIterator(ctx, self)
 
 
-class _TakeWhileIterator(DatasetIterator):
+class _TakeWhileIterator(UnaryIterator):
     OP = "take_while"
+    _ds: TakeWhileDataset
 
     def __init__(self, ctx: IterContext, ds: TakeWhileDataset):
-        self._input = ds._input._make_iterator(ctx)
-        super().__init__(ctx, ds, (self._input,))
+        super().__init__(ctx, ds)
         self._pred = ds._predicate
         self._done = False
         self._index = 0

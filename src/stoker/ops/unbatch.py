@@ -7,7 +7,7 @@ from typing import Any
 from stoker._structure import unstack
 from stoker.dataset import Dataset
 from stoker.iterator import DatasetIterator, IterContext, State, saved, snapshot
-from stoker.ops._common import UnaryDataset
+from stoker.ops._common import UnaryDataset, UnaryIterator
 from stoker.options import UNKNOWN_CARDINALITY
 
 __all__ = ["UnbatchDataset"]
@@ -27,12 +27,12 @@ class UnbatchDataset(UnaryDataset):
         return _UnbatchIterator(ctx, self)
 
 
-class _UnbatchIterator(DatasetIterator):
+class _UnbatchIterator(UnaryIterator):
     OP = "unbatch"
+    _ds: UnbatchDataset
 
     def __init__(self, ctx: IterContext, ds: UnbatchDataset):
-        self._input = ds._input._make_iterator(ctx)
-        super().__init__(ctx, ds, (self._input,))
+        super().__init__(ctx, ds)
         self._items: list[Any] = []
         self._pos = 0
         # State of the input before the batch being split was pulled.

@@ -9,7 +9,7 @@ import numpy as np
 from stoker.dataset import Dataset
 from stoker.errors import InvalidElementError
 from stoker.iterator import DatasetIterator, IterContext, State, decode_value, encode_value
-from stoker.ops._common import UnaryDataset
+from stoker.ops._common import UnaryDataset, UnaryIterator
 from stoker.options import UNKNOWN_CARDINALITY
 
 __all__ = ["UniqueDataset"]
@@ -29,12 +29,12 @@ class UniqueDataset(UnaryDataset):
         return _UniqueIterator(ctx, self)
 
 
-class _UniqueIterator(DatasetIterator):
+class _UniqueIterator(UnaryIterator):
     OP = "unique"
+    _ds: UniqueDataset
 
     def __init__(self, ctx: IterContext, ds: UniqueDataset):
-        self._input = ds._input._make_iterator(ctx)
-        super().__init__(ctx, ds, (self._input,))
+        super().__init__(ctx, ds)
         self._seen: dict[Any, Any] = {}
 
     def _key(self, x: Any) -> Any:

@@ -1,36 +1,67 @@
-"""Per-stage statistics: what each iterator node did and how long it waited.
+"""Per-stage statistics: what each iterator node did, and where the time goes.
 
-A node asks :func:`stats_for` for its recorder when it is built. With
-``Options(stats=True)`` that is a :class:`StageStats`; otherwise it is :data:`NO_STATS`,
-whose methods do nothing, so recording costs one attribute lookup and a call.
+Every node of an iterator tree gets a recorder when it is built (``node.recorder``), linked
+to its inputs' recorders as the tree is. With ``Options.stats`` (on by default) that is a
+:class:`StageStats`; with ``Options(stats=False)`` it is :data:`NO_STATS`, whose methods do
+nothing, and nodes are not counted at all.
 
 What a stage records:
 
-* ``elements``: elements it delivered;
-* ``busy_s``: time its workers spent computing elements (summed over workers);
-* ``wait_s``: time its consumer spent blocked in ``next()`` waiting for it;
+* ``elements``, ``time_s``: elements it delivered and the time spent inside its
+  ``next()`` (its inputs' time included), counted by the node's base class;
+* ``bytes``: a cheap estimate: the mean array bytes of the timed elements times the count;
+* ``busy_s``: time its workers spent computing elements (parallel stages, summed over
+  workers), reported with :meth:`StageStats.add`;
+* ``wait_s``: time its consumer spent blocked waiting for its workers
+  (:meth:`StageStats.add_wait`);
 * ``info``: one-off facts, e.g. the executor ``map(executor="auto")`` chose and why.
 
-:func:`collect` gathers the stats of every node of an iterator tree. The autotune
-controller reads the same objects.
+``it.stats()`` on the iterator the user holds turns them into a :class:`StatsReport` (the
+bottleneck and what would help); :func:`collect` gives the raw counters;
+:func:`trace` writes a Chrome trace of a stretch of iteration.
 
 Example::
 
-    ds = ds.with_options(stoker.Options(stats=True))
     it = iter(ds)
-    ...
-    print(stoker.stats.collect(it))  # {"map[1]": {"elements": 100, "busy_s": ...}}
+    for _ in range(1000):
+        next(it)
+    print(it.stats())                 # table, bottleneck, advice
+    print(stoker.stats.collect(it))   # {"map[1]": {"elements": 1000, ...}, ...}
 """
 
 from __future__ import annotations
 
-import contextlib
+import random
 import threading
 import time
-from collections.abc import Iterator
-from typing import Any, Protocol
+import weakref
+from typing import TYPE_CHECKING, Any, Protocol
 
-__all__ = ["NO_STATS", "Recorder", "StageStats", "collect", "stats_for"]
+from stoker.stats._report import StageRecord, StatsReport, report
+from stoker.stats._trace import Tracer, trace
+
+if TYPE_CHECKING:
+    from stoker.dataset import Dataset
+
+__all__ = [
+    "EXACT_CALLS",
+    "NO_STATS",
+    "Recorder",
+    "StageRecord",
+    "StageStats",
+    "StatsMethod",
+    "StatsReport",
+    "collect",
+    "report",
+    "stage_label",
+    "stats_for",
+    "trace",
+    "tracer",
+]
+
+#: The active :class:`~stoker.stats._trace.Tracer` while a :func:`trace` block runs, else
+#: None (the only thing counted nodes check when tracing is off).
+tracer: Tracer | None = None
 
 
 class Recorder(Protocol):
@@ -44,32 +75,84 @@ class Recorder(Protocol):
 
     def set_info(self, key: str, value: Any) -> None: ...
 
-    def record_self_time(self) -> contextlib.AbstractContextManager[None]: ...
-
     def snapshot(self) -> dict[str, Any]: ...
 
 
-class StageStats:
-    """Counters of one stage; safe to update from several threads."""
+# Intervals between timed calls: random in 1..31 (mean 16), fixed so runs are comparable.
+_INTERVALS = [random.Random(0x5704E7).randint(1, 31) for _ in range(256)]
+#: The first calls of every node are all timed: short runs (and the start, where workers
+#: spin up) are measured exactly, and later calls are sampled.
+EXACT_CALLS = 256
 
+
+class StageStats:
+    """Counters of one stage.
+
+    The node's base class counts every element, times its first :data:`EXACT_CALLS` calls
+    and then one call in about 16 (at random intervals); :attr:`time_s` extrapolates.
+    These fields are written by the one thread pulling the node at a time (a node is never
+    pulled by two threads at once, and the root is behind a lock), without a lock.
+    ``add``, ``add_wait`` and ``set_info`` take a lock and may be called from any thread.
+    """
+
+    __slots__ = (
+        "_lock",
+        "busy_s",
+        "byte_samples",
+        "children",
+        "consumer_calls",
+        "consumer_s",
+        "elements",
+        "exact_s",
+        "first_t",
+        "info",
+        "label",
+        "next_sample",
+        "node",
+        "reported",
+        "sample_bytes",
+        "sampled_s",
+        "samples",
+        "stage",
+        "thread",
+        "wait_s",
+    )
     enabled = True
 
-    def __init__(self, stage: str):
+    def __init__(
+        self, stage: str, label: str | None = None, children: list[Any] | None = None
+    ) -> None:
         self.stage = stage
+        #: What the report calls the stage: its op and function, e.g. ``map(decode)``.
+        self.label = label or stage
+        #: The recorders of the node's inputs (the tree, as the iterator tree is).
+        self.children: list[StageStats] = [c for c in children or () if c.enabled]
+        self.node: weakref.ref[Any] | None = None
         self.elements = 0
+        self.next_sample = 0
+        self.exact_s = 0.0
+        self.sampled_s = 0.0
+        self.samples = 0
+        self.sample_bytes = 0
+        self.byte_samples = 0
+        self.thread: int | None = None
+        self.first_t: float | None = None
+        self.consumer_s = 0.0
+        self.consumer_calls = 0
         self.busy_s = 0.0
         self.wait_s = 0.0
+        self.reported = 0
         self.info: dict[str, Any] = {}
         self._lock = threading.Lock()
 
     def add(self, elements: int = 0, busy_s: float = 0.0) -> None:
         """Count ``elements`` delivered and ``busy_s`` seconds of worker time."""
         with self._lock:
-            self.elements += elements
+            self.reported += elements
             self.busy_s += busy_s
 
     def add_wait(self, seconds: float) -> None:
-        """Count time the consumer spent blocked waiting for this stage."""
+        """Count time the consumer spent blocked waiting for this stage's workers."""
         with self._lock:
             self.wait_s += seconds
 
@@ -78,20 +161,70 @@ class StageStats:
         with self._lock:
             self.info[key] = value
 
-    @contextlib.contextmanager
-    def record_self_time(self) -> Iterator[None]:
-        """Count the time spent inside the ``with`` block as busy time."""
-        start = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.add(busy_s=time.perf_counter() - start)
+    # -- written by the node's base class ------------------------------------------------
+
+    def timed(self, element: Any, t0: float, t1: float) -> None:
+        """A timed ``next()`` returned ``element``; pick the next call to time."""
+        n = self.elements
+        self.elements = n + 1
+        if self.first_t is None:
+            self.first_t = t0
+            self.thread = threading.get_ident()
+        if n < EXACT_CALLS:
+            self.exact_s += t1 - t0
+            self.next_sample = n + 1
+        else:
+            self.sampled_s += t1 - t0
+            self.samples += 1
+            self.next_sample = n + 1 + _INTERVALS[self.samples & 255]
+        self.sample_bytes += nbytes(element)
+        self.byte_samples += 1
+        if tracer is not None:
+            tracer.stage(self, t0, t1)
+
+    def timed_end(self, t0: float, t1: float) -> None:
+        """A timed ``next()`` raised (the end, or an error)."""
+        self.exact_s += t1 - t0
+        if tracer is not None:
+            tracer.stage(self, t0, t1)
+
+    def consumer_wait(self, t0: float, t1: float) -> None:
+        """The root's first ``next()`` (or any, while tracing) ran from ``t0`` to ``t1``.
+
+        The root's base class counts ``consumer_calls`` and ``consumer_s`` itself.
+        """
+        if self.first_t is None or t0 < self.first_t:
+            self.first_t = t0
+        if tracer is not None:
+            tracer.wait(self, t0, t1)
+
+    @property
+    def time_s(self) -> float:
+        """Seconds spent inside the node's ``next()`` (estimated from the timed calls)."""
+        if self.consumer_calls:
+            return self.consumer_s
+        estimate = self.exact_s
+        if self.samples:
+            estimate += self.sampled_s / self.samples * max(0, self.elements - EXACT_CALLS)
+        # A parallel stage's calls are mostly instant with a few long waits (a sample can
+        # miss them); the waits it reports itself were spent inside next() too.
+        return max(estimate, self.wait_s)
+
+    @property
+    def bytes(self) -> int:
+        """Estimated bytes delivered: the mean sampled size times the element count."""
+        if not self.byte_samples:
+            return 0
+        return int(self.sample_bytes / self.byte_samples * self.elements)
 
     def snapshot(self) -> dict[str, Any]:
         """A plain dict copy of the counters."""
         with self._lock:
             return {
+                "label": self.label,
                 "elements": self.elements,
+                "time_s": self.time_s,
+                "bytes": self.bytes,
                 "busy_s": self.busy_s,
                 "wait_s": self.wait_s,
                 **self.info,
@@ -105,6 +238,7 @@ class _NoStats:
     """Stands in when stats are off: every method does nothing."""
 
     enabled = False
+    children: tuple[StageStats, ...] = ()
 
     def add(self, elements: int = 0, busy_s: float = 0.0) -> None:
         pass
@@ -114,9 +248,6 @@ class _NoStats:
 
     def set_info(self, key: str, value: Any) -> None:
         pass
-
-    def record_self_time(self) -> contextlib.AbstractContextManager[None]:
-        return contextlib.nullcontext()
 
     def snapshot(self) -> dict[str, Any]:
         return {}
@@ -130,17 +261,93 @@ NO_STATS: Recorder = _NoStats()
 
 
 def stats_for(options: Any, stage: str) -> Recorder:
-    """The recorder for ``stage``: a :class:`StageStats` if ``options.stats``, else no-op."""
+    """A recorder for ``stage``: a :class:`StageStats` if ``options.stats``, else no-op.
+
+    Nodes already have one (``node.recorder``); parallel stages that assign
+    ``self.stats = stats_for(...)`` keep reporting into the node's own.
+    """
     return StageStats(stage) if getattr(options, "stats", False) else NO_STATS
 
 
-def collect(iterator: Any) -> dict[str, dict[str, Any]]:
-    """Stats of every node in ``iterator``'s tree that records any, keyed by stage name."""
-    ctx = getattr(iterator, "_ctx", None)
-    nodes = getattr(ctx, "nodes", None) or [iterator]
-    out: dict[str, dict[str, Any]] = {}
-    for node in nodes:
-        recorder = getattr(node, "stats", None)
-        if recorder is not None and recorder.enabled:
-            out[node.stage] = recorder.snapshot()
+class StatsMethod:
+    """What ``node.stats`` is: call it for the report; ``add``/``add_wait``/``set_info``
+    forward to the node's recorder (for stages written when ``stats`` was the recorder)."""
+
+    __slots__ = ("_node", "add", "add_wait", "enabled", "recorder", "set_info", "snapshot")
+
+    def __init__(self, node: weakref.ref[Any], recorder: Recorder) -> None:
+        self._node = node
+        self.recorder = recorder
+        self.enabled = recorder.enabled
+        self.add = recorder.add
+        self.add_wait = recorder.add_wait
+        self.set_info = recorder.set_info
+        self.snapshot = recorder.snapshot
+
+    def __call__(self) -> StatsReport:
+        node = self._node()
+        if node is None:  # pragma: no cover - the handle is only reached through the node
+            raise RuntimeError("the iterator is gone")
+        return report(node)
+
+    def __repr__(self) -> str:
+        return "<bound method stats() of an iterator>"
+
+
+def stage_label(dataset: Dataset) -> str:
+    """``op`` or ``op(function_name)``, or the ``name=`` the user gave the stage."""
+    if dataset._name:
+        return dataset._name
+    op = dataset._op_name
+    fn = _stage_function(dataset)
+    return f"{op}({fn})" if fn else op
+
+
+def _stage_function(dataset: Dataset) -> str | None:
+    from stoker.dataset import Dataset
+
+    for value in vars(dataset).values():
+        if callable(value) and not isinstance(value, (Dataset, type)):
+            return str(getattr(value, "__name__", None) or type(value).__name__)
+    return None
+
+
+def nbytes(x: Any) -> int:
+    """Array bytes of an element (its NumPy leaves, bytes and strings)."""
+    t = type(x)
+    if t is tuple or t is list:
+        return sum(nbytes(v) for v in x)
+    if t is dict:
+        return sum(nbytes(v) for v in x.values())
+    nb = getattr(x, "nbytes", None)
+    if isinstance(nb, int):
+        return nb
+    if isinstance(x, (bytes, str)):
+        return len(x)
+    if isinstance(x, tuple):
+        return sum(nbytes(v) for v in x)
+    return 0
+
+
+def walk(recorder: Any) -> list[tuple[int, StageStats]]:
+    """``(depth, recorder)`` of a recorder tree, root first (inputs after their consumer)."""
+    out: list[tuple[int, StageStats]] = []
+    stack = [(0, recorder)] if recorder.enabled else []
+    while stack:
+        depth, rec = stack.pop()
+        out.append((depth, rec))
+        stack.extend((depth + 1, c) for c in reversed(rec.children))
     return out
+
+
+def collect(iterator: Any) -> dict[str, dict[str, Any]]:
+    """Counters of every stage of ``iterator``'s tree, keyed by stage name (``map[1]``).
+
+    Empty when stats are off (``Options(stats=False)``).
+    """
+    recorder = getattr(iterator, "recorder", NO_STATS)
+    return {rec.stage: rec.snapshot() for _, rec in walk(recorder)}
+
+
+def _now() -> float:
+    return time.perf_counter()

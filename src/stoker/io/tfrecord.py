@@ -38,7 +38,6 @@ import itertools
 import operator
 import os
 import struct
-import weakref
 import zlib
 from collections.abc import Iterator
 from types import TracebackType
@@ -51,12 +50,9 @@ from stoker.errors import DataLossError
 from stoker.io._stream import (
     GZIP_WBITS,
     ZLIB_WBITS,
-    ByteSource,
+    StreamReader,
     _PlainSource,
-    check_buffer_size,
     check_compression,
-    open_source,
-    skip_to,
 )
 
 __all__ = ["TFRecordReader", "TFRecordWriter", "masked_crc32c"]
@@ -197,7 +193,7 @@ class TFRecordWriter:
         self.close()
 
 
-class TFRecordReader:
+class TFRecordReader(StreamReader):
     """Reads the records of a TFRecord file, checking their CRCs.
 
     Iterating yields each record as ``bytes``. ``read_block(n)`` returns up to ``n`` records
@@ -247,13 +243,7 @@ class TFRecordReader:
         check_crc: bool = True,
         buffer_size: int | None = None,
     ):
-        compression = check_compression(compression_type)
-        self._chunk = check_buffer_size(buffer_size, _DEFAULT_BUFFER_BYTES)
-        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
-            raise ValueError(f"offset={offset!r} must be an int >= 0 [Unit: byte]")
-        self.path = os.fspath(path)
-        self._source: ByteSource = open_source(self.path, compression)
-        self._finalizer = weakref.finalize(self, self._source.close)
+        super().__init__(path, compression_type, offset, buffer_size, _DEFAULT_BUFFER_BYTES)
         self._check = bool(check_crc)
         # The stream from self._base on is in self._buf; the next record starts at _pos.
         self._base = offset
@@ -261,7 +251,6 @@ class TFRecordReader:
         self._pos = 0
         self._end = 0
         self._eof = False
-        self._closed = False
         self._error: DataLossError | None = None
         self._valid_headers: set[tuple[int, int]] = set()
         self._bulk_check = True  # check CRCs in bulk? (small records; the first run tells)
@@ -272,12 +261,7 @@ class TFRecordReader:
         self._ahead: Iterator[bytes] = iter(self._block)
         # Record length -> (12 header bytes, std CRC-32C of 0, 1, 2, ... valid frames).
         self._run_tables: dict[int, tuple[bytes, list[int]]] = {}
-        if offset:
-            try:
-                skip_to(self._source, offset)
-            except BaseException:
-                self.close()
-                raise
+        self._skip_to_start(offset)
 
     @property
     def offset(self) -> int:
@@ -531,25 +515,10 @@ class TFRecordReader:
     def close(self) -> None:
         """Closes the file. Idempotent; iteration then raises ``ValueError``."""
         self._base = self.offset
-        self._closed = True
         self._buf = b""
         self._block.clear()  # ends the iterator that iteration's chain may still hold
         self._pos = self._end = 0
-        self._finalizer()
-
-    def __enter__(self) -> TFRecordReader:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def __repr__(self) -> str:
-        return f"TFRecordReader({self.path!r}, offset={self.offset})"
+        super().close()
 
     # -- slow path -------------------------------------------------------------------------
 
@@ -558,8 +527,7 @@ class TFRecordReader:
         record that straddles the chunk boundary to ``out``. False at the end."""
         if self._error is not None:
             raise self._error
-        if self._closed:
-            raise ValueError(f"read from a closed TFRecordReader for {self.path}")
+        self._check_open()
         if self._eof:
             self._finalizer()  # done: release the file early
             return False

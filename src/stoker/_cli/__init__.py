@@ -12,4 +12,5 @@ __all__ = ["COMMANDS"]
 #: Modules (under ``stoker._cli``) that each register one subcommand, in help order.
 COMMANDS = [
     "cache_info",
+    "bench",
 ]

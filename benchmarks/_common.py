@@ -216,9 +216,9 @@ def measure() -> Iterator[Cell]:
 
 def run_peer_child(
     peer_python: str, script: str, args: list[str], timeout_s: float = 1800
-) -> tuple[list[dict[str, Any]], str]:
-    """Runs ``script`` with ``peer_python`` and ``args`` (which make it print rows as JSON on
-    its last stdout line); returns (rows, note). A failure gives no rows and a note."""
+) -> tuple[Any, str]:
+    """Runs ``script`` with ``peer_python`` and ``args`` (which make it print its results as
+    JSON on its last stdout line); returns (the parsed JSON, ""), or ([], why) on failure."""
     import subprocess
 
     cmd = [peer_python, script, *args]
@@ -237,6 +237,6 @@ def run_peer_child(
         if line.startswith("skipped:"):
             print(line)
     try:
-        return list(json.loads(lines[-1])), ""
+        return json.loads(lines[-1]), ""
     except (IndexError, ValueError):
         return [], f"peers not run ({peer_python}): no JSON on the last line of its output"

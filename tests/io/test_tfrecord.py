@@ -608,12 +608,13 @@ def _equal_records(n: int, size: int) -> list[bytes]:
     return [rng.integers(0, 256, size, dtype=np.uint8).tobytes() for _ in range(n)]
 
 
-@pytest.mark.parametrize("size", [0, 1, 100, 1000])
+@pytest.mark.parametrize("size", [0, 1, 100, 1000, 10_000])
 @pytest.mark.parametrize("compression", COMPRESSIONS)
 def test_equal_length_runs_take_the_bulk_path(
     tmp_path: Path, size: int, compression: str | None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    records = _equal_records(700, size)
+    # 10 kB records: the buffer grows to hold a run of them, which then takes the bulk path.
+    records = _equal_records(700 if size < 10_000 else 300, size)
     path = tmp_path / "x"
     _write(path, records, compression)
     taken: list[int] = []
@@ -658,6 +659,29 @@ def test_corrupt_record_in_an_equal_length_run(
                     got.extend(block)
         assert info.value.offset == offset
         assert reader.offset == offset
+    assert got == records[:bad]
+
+
+@pytest.mark.parametrize("bad", [0, 40, 99, 199])
+@pytest.mark.parametrize("part", ["data", "stored CRC"])
+@pytest.mark.parametrize("mode", ["iter", "block"])
+def test_corrupt_big_record_in_an_equal_length_run(
+    tmp_path: Path, bad: int, part: str, mode: str
+) -> None:
+    """Runs of records over 2 kB get one CRC call per record; a bad one is still exact."""
+    records = _equal_records(200, 5000)
+    path = tmp_path / "bad.tfrecord"
+    _write(path, records)
+    offset = 5016 * bad
+    _corrupt(path, offset + (12 + 4000 if part == "data" else 12 + 5000 + 3))
+    got: list[bytes] = []
+    with TFRecordReader(path, buffer_size=1 << 20) as reader:
+        with pytest.raises(DataLossError, match=f"offset {offset} of .*data CRC mismatch"):
+            if mode == "iter":
+                got.extend(reader)
+            else:
+                while block := reader.read_block(150):
+                    got.extend(block)
     assert got == records[:bad]
 
 

@@ -10,7 +10,8 @@ read once before timing, so this is the CPU cost of serving the bytes, not the d
 
 stoker rows: ``stoker`` is record-at-a-time iteration of ``TFRecordReader`` with CRC checks;
 ``stoker-read_block`` reads blocks of ~1 MiB of records; ``stoker-dataset`` is the
-user-facing ``stoker.TFRecordDataset``; ``stoker-no_crc`` has ``check_crc=False``.
+user-facing ``stoker.TFRecordDataset``; ``stoker-no_crc`` has ``check_crc=False``;
+``serial`` is a minimal ``struct.unpack_from`` loop with no CRC and no checks, for reference.
 tf.data runs as an expert would write it, in its own process (``--peer-python``):
 ``tf.data`` is ``TFRecordDataset(...).batch(1024).prefetch(AUTOTUNE)`` (its C++ reader, no
 Python per record; the rate counts records), ``tf.data-record`` iterates record by record.
@@ -30,6 +31,7 @@ import argparse
 import gzip
 import json
 import os
+import struct
 import tempfile
 from collections.abc import Callable
 from typing import Any
@@ -96,6 +98,27 @@ def _gzip_read(path: str) -> int:
     return total
 
 
+def _struct_loop(path: str) -> int:
+    """A minimal TFRecord parse: struct.unpack_from and a slice per record, no CRC, no
+    checks (the reference for what plain Python costs per record)."""
+    unpack = struct.Struct("<Q").unpack_from
+    n = 0
+    tail = b""
+    with open(path, "rb", buffering=0) as f:
+        while chunk := f.read(256 << 10):
+            buf = tail + chunk if tail else chunk
+            pos, end = 0, len(buf)
+            while pos + 12 <= end:
+                stop = pos + 12 + unpack(buf, pos)[0]
+                if stop + 4 > end:
+                    break
+                buf[pos + 12 : stop]
+                n += 1
+                pos = stop + 4
+            tail = buf[pos:]
+    return n
+
+
 def _stoker_fns(path: str, compression: str | None, record_bytes: int) -> dict[str, Any]:
     import stoker
     from stoker.io import TFRecordReader
@@ -129,6 +152,7 @@ def _stoker_fns(path: str, compression: str | None, record_bytes: int) -> dict[s
     }
     if not compression:
         fns["stoker-no_crc"] = lambda: iterate(check_crc=False)
+        fns["serial"] = lambda: _struct_loop(path)
     return fns
 
 
@@ -233,6 +257,9 @@ def main() -> None:
             note = "gzip.open().read() of the file" if compression else "f.read(), 16 MiB chunks"
             got = _rows_for(workload, nbytes, timed, limit)
             got[0]["note"] = note
+            for r in got:
+                if r["peer"] == "serial":
+                    r["note"] = "minimal struct.unpack_from loop, no CRC (reference)"
             rows += got
             peer_cases.append(
                 {"workload": workload, "path": path, "compression": compression,

@@ -268,16 +268,17 @@ def main() -> None:
     if args.peers_only:  # the child run of --peer-python: print JSON and stop
         print(json.dumps(time_rows(peer_rows(n, PEERS), n, runs)))
         return
-    # The peers cost 10-300 us per element: a tenth of the elements gives the same per-element
-    # figure in a tenth of the time (each still runs >= 10,000 elements per pass).
-    n_peers = max(min(n, 10_000), n // 10)
+    # The peers cost 10-300 us per element: fewer elements (20,000 of the default million)
+    # give the same per-element figure in a fraction of the time; 3 runs give a median.
+    n_peers = max(min(n, 10_000), n // 50)
+    runs_peers = min(runs, 3)
 
     results = time_rows(
         {"stoker": stoker_pipelines(n), "generators": generator_pipelines(n)}, n, runs
     )
     notes = []
     if args.peer_python:
-        child_args = ["--peers-only", "-n", str(n_peers), "--runs", str(runs)]
+        child_args = ["--peers-only", "-n", str(n_peers), "--runs", str(runs_peers)]
         if args.quick:
             child_args.append("--quick")
         got, note = common.run_peer_child(args.peer_python, __file__, child_args)
@@ -287,7 +288,7 @@ def main() -> None:
             results.update(got)
             notes.append(f"peers run by {args.peer_python}, in its own process after the others")
     else:
-        results.update(time_rows(peer_rows(n_peers, PEERS), n_peers, runs))
+        results.update(time_rows(peer_rows(n_peers, PEERS), n_peers, runs_peers))
 
     print(f"us per input element, median of {runs} runs, {n:_} elements, batch {BATCH}")
     print("cumulative: the pipeline up to and including the stage; stage: its own cost")

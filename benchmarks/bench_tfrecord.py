@@ -263,7 +263,7 @@ def main() -> None:
             rows += got
             peer_cases.append(
                 {"workload": workload, "path": path, "compression": compression,
-                 "nbytes": nbytes, "limit": limit, "runs": args.runs}
+                 "nbytes": nbytes, "limit": limit, "runs": min(args.runs, 3)}
             )  # fmt: skip
         if args.peer_python:
             peer_rows, note = common.run_peer_child(

@@ -250,6 +250,8 @@ def markdown(result: dict[str, Any]) -> str:
         key = (r["benchmark"], r["workload"])
         if key not in workloads:
             workloads.append(key)
+    with_ratio = {(r["benchmark"], r["workload"]) for r in rows if r["ratio_to_limit"] is not None}
+    workloads = [w for w in workloads if w in with_ratio]
     if peers and workloads:
         lines.append("| benchmark | workload | " + " | ".join(peers) + " |")
         lines.append("|---|---|" + "---:|" * len(peers))
@@ -264,7 +266,7 @@ def markdown(result: dict[str, Any]) -> str:
                 cells.append(_fixed(found[0]["ratio_to_limit"], 2) if found else "")
             lines.append(f"| {bench} | {workload} | " + " | ".join(cells) + " |")
     else:
-        lines.append("(no rows)")
+        lines.append("(no workload with a limit)")
     lines += [
         "",
         "## Every figure",
@@ -288,7 +290,8 @@ def markdown(result: dict[str, Any]) -> str:
 
 
 def chart(result: dict[str, Any], path: Path) -> bool:
-    """A bar chart of the ratio to the limit per workload and peer; False without matplotlib."""
+    """A bar chart of the ratio to the limit per workload and peer (log scale, so that
+    ratios of 0.0001 still show); False without matplotlib."""
     try:
         import matplotlib
 
@@ -296,34 +299,56 @@ def chart(result: dict[str, Any], path: Path) -> bool:
         import matplotlib.pyplot as plt
     except ImportError:
         return False
-    rows = [r for r in merge_rows(result["benchmarks"]) if r["ratio_to_limit"] is not None]
+    rows = [r for r in merge_rows(result["benchmarks"]) if r["ratio_to_limit"]]
+    rows = [r for r in rows if r["peer"] != "limit"]
     peers = _peers_in_order(rows)
+    colors = {p: f"C{i % 10}" for i, p in enumerate(peers)}
     workloads: list[str] = []
     for r in rows:
         if r["workload"] not in workloads:
             workloads.append(r["workload"])
-    height = max(2.5, 0.22 * len(workloads) * max(1, min(len(peers), 4)) + 1.0)
-    fig, ax = plt.subplots(figsize=(8, height), dpi=72)
-    bar = 0.8 / max(1, len(peers))
-    for j, peer in enumerate(peers):
-        ys, xs = [], []
-        for i, workload in enumerate(workloads):
-            found = [r for r in rows if r["workload"] == workload and r["peer"] == peer]
-            if found:
-                ys.append(i + (j - (len(peers) - 1) / 2) * bar)
-                xs.append(min(found[0]["ratio_to_limit"], 2.0))
-        ax.barh(ys, xs, height=bar, label=peer)
+    bar = 0.8
+    y = 0.0
+    ticks, labels, seen = [], [], set()
+    fig, ax = plt.subplots(figsize=(9.5, 0.16 * len(rows) + 0.35 * len(workloads) + 1.2), dpi=72)
+    for workload in workloads:
+        found = [r for r in rows if r["workload"] == workload]
+        found.sort(key=lambda r: peers.index(r["peer"]))
+        start = y
+        for r in found:
+            label = None if r["peer"] in seen else r["peer"]
+            seen.add(r["peer"])
+            ax.barh(y, min(r["ratio_to_limit"], 3.0), height=bar, color=colors[r["peer"]],
+                    label=label)  # fmt: skip
+            y += 1
+        ticks.append((start + y - 1) / 2)
+        labels.append(workload)
+        y += 0.8
+    ax.set_xscale("log")
+    ax.set_xlim(1e-4, 3.0)
     ax.axvline(1.0, color="black", linewidth=0.8)
-    ax.set_yticks(range(len(workloads)))
-    ax.set_yticklabels(workloads, fontsize=7)
+    ax.set_yticks(ticks)
+    ax.set_yticklabels(labels, fontsize=7)
     ax.invert_yaxis()
-    ax.set_xlabel("ratio to the limit (1.0 = limit, higher is better; cut at 2)")
-    ax.legend(fontsize=7, loc="lower right")
-    ax.set_title(f"stoker benchmarks, {result['machine']['nproc']} cores", fontsize=9)
+    ax.set_xlabel("ratio to the limit (log scale; 1 = the limit, higher is better)", fontsize=8)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    m = result["machine"]
+    ax.set_title(f"stoker benchmarks, {m['nproc']} cores, {result['created']}", fontsize=9)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
     return True
+
+
+def render(result: dict[str, Any], out_dir: Path) -> None:
+    """Writes results.json, results.md and (with matplotlib) results.png for ``result``."""
+    (out_dir / "results.json").write_text(json.dumps(result, indent=1) + "\n")
+    (out_dir / "results.md").write_text(markdown(result))
+    print(f"\nwrote {out_dir / 'results.json'} and {out_dir / 'results.md'}")
+    if chart(result, out_dir / "results.png"):
+        print(f"wrote {out_dir / 'results.png'}")
+    else:
+        print("chart skipped: matplotlib is not installed (pip install matplotlib)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -349,10 +374,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--strict", action="store_true", help="fail when a script takes no --json yet"
     )
+    parser.add_argument(
+        "--render", metavar="RESULTS_JSON", help="only redraw the table and chart of a result"
+    )
     args = parser.parse_args(argv)
     timeout_s = args.timeout or (600.0 if args.quick else 1800.0)
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
+    if args.render:
+        render(json.loads(Path(args.render).read_text()), out_dir)
+        return 0
     scripts = discover(args.only)
     load_before = _load()
     started = datetime.datetime.now(datetime.timezone.utc)
@@ -366,13 +397,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "machine": {**machine(), "load_avg_before": load_before, "load_avg_after": _load()},
         "benchmarks": entries,
     }
-    (out_dir / "results.json").write_text(json.dumps(result, indent=1) + "\n")
-    (out_dir / "results.md").write_text(markdown(result))
-    print(f"\nwrote {out_dir / 'results.json'} and {out_dir / 'results.md'}")
-    if chart(result, out_dir / "results.png"):
-        print(f"wrote {out_dir / 'results.png'}")
-    else:
-        print("chart skipped: matplotlib is not installed (pip install matplotlib)")
+    render(result, out_dir)
     off = [e["script"] for e in entries if e.get("off_contract")]
     if off:
         print(f"not on the JSON contract yet (ran, no rows): {', '.join(off)}")

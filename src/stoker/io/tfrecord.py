@@ -437,10 +437,9 @@ class TFRecordReader(StreamReader):
             header = _HEADER.unpack_from(buf, pos)
             if header not in self._valid_headers and not self._header_ok(header, buf, pos):
                 return 0  # the record-by-record path reports the bad length CRC
-        # Every header of the run equal to the first one (length and its CRC)?
-        lengths = np.ndarray((n,), "<u8", buf, pos, (size,))
-        crcs = np.ndarray((n,), "<u4", buf, pos + 8, (size,))
-        differ = np.flatnonzero((lengths != lengths[0]) | (crcs != crcs[0]))
+        # Every header of the run (length and its CRC, 12 bytes) equal to the first one?
+        headers = np.ndarray((n,), "V12", buf, pos, (size,))
+        differ = np.flatnonzero(headers != headers[0])
         if differ.size:
             n = int(differ[0])
             if n < _MIN_EQUAL_RUN:

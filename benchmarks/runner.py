@@ -214,7 +214,11 @@ def _fmt(value: Any, digits: int = 3) -> str:
 
 
 def _fixed(value: Any, decimals: int) -> str:
-    return "-" if value is None else f"{value:.{decimals}f}"
+    if value is None:
+        return "-"
+    if 0 < abs(value) < 10**-decimals:
+        return f"{value:.1g}"  # 0.0004, not 0.00
+    return f"{value:.{decimals}f}"
 
 
 def _peers_in_order(rows: list[dict[str, Any]]) -> list[str]:

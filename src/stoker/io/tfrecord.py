@@ -230,6 +230,10 @@ class TFRecordReader(StreamReader):
             The message names the file and the offset of the bad record. Every record before
             the bad one is returned first. After the error the reader keeps raising it.
 
+    ``iter(reader)`` returns a C-level chain over the records parsed ahead (no Python call
+    per record) that advances this reader; ``next(reader)``, ``read_block`` and iteration
+    can be mixed, and ``offset`` is exact between any two of them.
+
     The reader is not thread-safe; one thread should use it at a time.
 
     Example::

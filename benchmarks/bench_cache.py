@@ -1,22 +1,27 @@
-"""``cache()`` replay speed: stoker vs tf.data's cache vs the limit, in the same run.
+"""``cache()`` replay speed: the second epoch from a memory and a disk cache, against the limit.
 
-Workloads (second epoch = replay of a filled cache):
+Workloads (the second epoch = the replay of a filled cache), each with its limit measured in
+the same run:
 
-* memory, small elements: ``range(N).cache()``; baseline: replaying a Python list.
-* memory, expensive map: ``range(M).map(~100 us of NumPy).cache()``; epoch 2 vs epoch 1.
-* disk, small elements: ``range(N).cache(file)``.
-* disk, large elements: K arrays of 4 MiB; MB/s against the limit, plain ``readinto`` of
-  the same file in 16 MiB chunks. The page cache is warm (each file is read once before
-  timing), so this is the CPU cost of serving the bytes, not the disk's speed.
+* ``cache epoch 2, memory, small elements``: ``range(N).cache()``; limit: replaying a Python
+  list of the same elements (the floor of Python-level iteration).
+* ``cache epoch 2, disk, small elements``: ``range(N).cache(file)``; same limit.
+* ``cache epoch 2, disk, 4 MiB arrays``: K arrays of 4 MiB; MB/s against a plain
+  ``readinto`` of the same file in 16 MiB chunks. The page cache is warm (the file is read
+  once before timing), so this is the CPU cost of serving the bytes, not the disk's speed.
 
-tf.data runs in this interpreter if it can import tensorflow, else in ``--tf-python``
-(another interpreter that has tensorflow and numpy; stoker is not imported there)::
+Peers, written as an expert would: tf.data's own ``cache()`` / ``cache(filename)`` with
+``prefetch(AUTOTUNE)``; PyTorch and Grain have no cache op, so their expert equivalent of a
+memory cache is an in-memory dataset (a map-style ``Dataset`` over a list in a
+``DataLoader`` with ``batch_size=None``, ``num_workers=0``: workers would only add IPC per
+element; ``grain.MapDataset.source(list).to_iter_dataset()``). They run in the
+``--peer-python`` interpreter.
 
     python benchmarks/bench_cache.py                                  # full size
-    python benchmarks/bench_cache.py --tf-python /tmp/tfvenv/bin/python
+    python benchmarks/bench_cache.py --peer-python /tmp/peers/bin/python
     python benchmarks/bench_cache.py --quick                          # tiny, CI smoke run
 
-Every figure is the median of ``--runs`` runs, timed with ``time.perf_counter``.
+Every figure is the median of ``--runs`` runs.
 """
 
 from __future__ import annotations
@@ -27,34 +32,27 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
-import sys
 import tempfile
-import time
 from collections.abc import Callable
 from typing import Any
 
+import _common as common
 import numpy as np
 
 _CHUNK = 16 << 20
-_WORK = np.arange(2000, dtype=np.float64)
 
 
-def expensive(i: Any) -> Any:
-    """About 100 us of NumPy work per element, returning a small element."""
-    x = _WORK + float(i)
-    for _ in range(8):
-        x = np.sin(x)
-    return np.float32(x.sum())
-
-
-def _median(fn: Callable[[], Any], runs: int) -> float:
-    times = []
+def _timed(fn: Callable[[], Any], runs: int) -> tuple[float, common.Cell]:
+    """Median wall seconds of ``fn`` and the cell of that run (peak RSS: the max)."""
+    cells = []
     for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        with common.measure() as cell:
+            fn()
+        cells.append(cell)
+    cells.sort(key=lambda c: c.wall_s)
+    mid = cells[len(cells) // 2]
+    mid.peak_rss_mb = max(c.peak_rss_mb or 0.0 for c in cells)
+    return statistics.median(c.wall_s for c in cells), mid
 
 
 def _drain(it: Any) -> int:
@@ -74,166 +72,164 @@ def _plain_read(path: str) -> int:
     return total
 
 
+W_MEM = "cache epoch 2, memory, small elements"
+W_DISK = "cache epoch 2, disk, small elements"
+W_LARGE = "cache epoch 2, disk, 4 MiB arrays"
+
+
 # -- stoker -------------------------------------------------------------------------------------
 
 
-def run_stoker(sizes: dict[str, int], runs: int, folder: str) -> dict[str, float]:
+def run_stoker(sizes: dict[str, int], runs: int, folder: str) -> list[dict[str, Any]]:
     import stoker as sk
 
-    n, m, k, big = sizes["n"], sizes["m"], sizes["k"], sizes["big"]
-    out: dict[str, float] = {}
+    n, k, big = sizes["n"], sizes["k"], sizes["big"]
+    rows = []
 
     lst = list(sk.Dataset.range(n))
-    out["list_replay"] = n / _median(lambda: _drain(lst), runs)
+    seconds, cell = _timed(lambda: _drain(lst), runs)
+    list_rate = n / seconds
+    for workload in (W_MEM, W_DISK):
+        rows.append(common.row(workload, "limit", list_rate, "el/s", list_rate, cell,
+                               "replay of a Python list"))  # fmt: skip
 
     ds = sk.Dataset.range(n).cache()
-    start = time.perf_counter()
-    _drain(ds)
-    out["mem_small_fill"] = n / (time.perf_counter() - start)
-    out["mem_small"] = n / _median(lambda: _drain(ds), runs)
+    _drain(ds)  # epoch 1 fills the cache
+    seconds, cell = _timed(lambda: _drain(ds), runs)
+    rows.append(common.row(W_MEM, "stoker", n / seconds, "el/s", list_rate, cell))
 
-    ds = sk.Dataset.range(m).map(expensive).cache()
-    start = time.perf_counter()
+    ds = sk.Dataset.range(n).cache(os.path.join(folder, "small.stoker"))
     _drain(ds)
-    out["mem_map_epoch1"] = m / (time.perf_counter() - start)
-    out["mem_map_epoch2"] = m / _median(lambda: _drain(ds), runs)
-
-    path = os.path.join(folder, "small.stoker")
-    ds = sk.Dataset.range(n).cache(path)
-    start = time.perf_counter()
-    _drain(ds)
-    out["disk_small_fill"] = n / (time.perf_counter() - start)
-    out["disk_small"] = n / _median(lambda: _drain(ds), runs)
+    seconds, cell = _timed(lambda: _drain(ds), runs)
+    rows.append(common.row(W_DISK, "stoker", n / seconds, "el/s", list_rate, cell))
 
     path = os.path.join(folder, "large.stoker")
     ds = sk.Dataset.range(k).map(lambda i: np.full(big // 4, i, np.float32)).cache(path)
     _drain(ds)
     _plain_read(path)  # warm the page cache
-    nbytes = k * big
-    out["disk_large_mbs"] = nbytes / _median(lambda: _drain(ds), runs) / 1e6
     size = os.path.getsize(path)
-    out["plain_read_mbs"] = size / _median(lambda: _plain_read(path), runs) / 1e6
-    return out
+    seconds, cell = _timed(lambda: _plain_read(path), runs)
+    read_rate = size / seconds / 1e6
+    rows.append(common.row(W_LARGE, "limit", read_rate, "MB/s", read_rate, cell,
+                           "readinto() of the cache file, 16 MiB chunks"))  # fmt: skip
+    seconds, cell = _timed(lambda: _drain(ds), runs)
+    rows.append(common.row(W_LARGE, "stoker", k * big / seconds / 1e6, "MB/s", read_rate, cell))
+    return rows
 
 
-# -- tf.data ------------------------------------------------------------------------------------
+# -- peers (in the --peer-python interpreter) ---------------------------------------------------
 
 
-def run_tf(sizes: dict[str, int], runs: int, folder: str) -> dict[str, Any]:
-    import tensorflow as tf
+def run_peers(sizes: dict[str, int], runs: int, folder: str, limits: dict[str, float]) -> list:
+    rows: list[dict[str, Any]] = []
+    n, k, big = sizes["n"], sizes["k"], sizes["big"]
+    if importlib.util.find_spec("tensorflow") is None:
+        print("skipped: tf.data (tensorflow is not importable by this interpreter)")
+    else:
+        import tensorflow as tf
 
-    # tf.data replays a few thousand elements/s: a smaller N gives the same rate sooner.
-    n, m, k, big = min(sizes["n"], 50_000), sizes["m"], sizes["k"], sizes["big"]
-    out: dict[str, Any] = {"tf_version": tf.__version__}
+        autotune = tf.data.AUTOTUNE
+        # tf.data replays a few thousand elements/s from Python: fewer elements, same rate.
+        m = min(n, 20_000)
 
-    def epochs(ds: Any) -> Callable[[], int]:
-        return lambda: _drain(ds.as_numpy_iterator())
+        def epochs(ds: Any) -> Callable[[], int]:
+            return lambda: _drain(ds.as_numpy_iterator())
 
-    ds = tf.data.Dataset.range(n).cache()
-    epochs(ds)()
-    out["mem_small"] = n / _median(epochs(ds), runs)
+        for workload, ds in (
+            (W_MEM, tf.data.Dataset.range(m).cache().prefetch(autotune)),
+            (W_DISK, tf.data.Dataset.range(m).cache(os.path.join(folder, "tf_small"))
+             .prefetch(autotune)),
+        ):  # fmt: skip
+            epochs(ds)()
+            seconds, cell = _timed(epochs(ds), runs)
+            rows.append(common.row(workload, "tf.data", m / seconds, "el/s", limits[workload],
+                                   cell, f"{m:,} elements"))  # fmt: skip
+        ds = (
+            tf.data.Dataset.range(k)
+            .map(lambda i: tf.fill([big // 4], tf.cast(i, tf.float32)))
+            .cache(os.path.join(folder, "tf_large"))
+            .prefetch(autotune)
+        )
+        epochs(ds)()
+        seconds, cell = _timed(epochs(ds), runs)
+        rows.append(common.row(W_LARGE, "tf.data", k * big / seconds / 1e6, "MB/s",
+                               limits[W_LARGE], cell))  # fmt: skip
+    # torch replays tens of thousands of elements/s: fewer elements, same rate.
+    n = min(n, 50_000)
+    lst = [np.int64(i) for i in range(n)]
+    if importlib.util.find_spec("torch") is None:
+        print("skipped: torch (not importable by this interpreter)")
+    else:
+        import torch.utils.data as tud
 
-    ds = (
-        tf.data.Dataset.range(m)
-        .map(lambda i: tf.numpy_function(expensive, [i], tf.float32))
-        .cache()
-    )
-    start = time.perf_counter()
-    epochs(ds)()
-    out["mem_map_epoch1"] = m / (time.perf_counter() - start)
-    out["mem_map_epoch2"] = m / _median(epochs(ds), runs)
+        class InMemory(tud.Dataset):  # type: ignore[misc]
+            def __len__(self) -> int:
+                return len(lst)
 
-    ds = tf.data.Dataset.range(n).cache(os.path.join(folder, "tf_small"))
-    epochs(ds)()
-    out["disk_small"] = n / _median(epochs(ds), runs)
+            def __getitem__(self, i: int) -> Any:
+                return lst[i]
 
-    ds = (
-        tf.data.Dataset.range(k)
-        .map(lambda i: tf.fill([big // 4], tf.cast(i, tf.float32)))
-        .cache(os.path.join(folder, "tf_large"))
-    )
-    epochs(ds)()
-    out["disk_large_mbs"] = k * big / _median(epochs(ds), runs) / 1e6
-    return out
+        loader = tud.DataLoader(InMemory(), batch_size=None, num_workers=0)
+        _drain(loader)
+        seconds, cell = _timed(lambda: _drain(loader), runs)
+        rows.append(common.row(W_MEM, "torch", n / seconds, "el/s", limits[W_MEM], cell,
+                               "DataLoader over an in-memory list (no cache op)"))  # fmt: skip
+    if importlib.util.find_spec("grain") is None:
+        print("skipped: grain (not importable by this interpreter)")
+    else:
+        import grain
 
-
-def _tf_results(args: argparse.Namespace, sizes: dict[str, int], folder: str) -> dict[str, Any]:
-    if importlib.util.find_spec("tensorflow") is not None:
-        return run_tf(sizes, args.runs, folder)
-    if not args.tf_python:
-        return {}
-    cmd = [args.tf_python, __file__, "--tf-only", json.dumps(sizes), str(args.runs), folder]
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
-    if proc.returncode != 0:
-        print(f"tf.data run failed:\n{proc.stderr[-2000:]}", file=sys.stderr)
-        return {}
-    return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
+        # Grain's own iteration (to_iter_dataset) replays ~2,000 el/s here: fewer elements.
+        m = min(n, 10_000)
+        source = grain.MapDataset.source(lst[:m])
+        _drain(source.to_iter_dataset())
+        seconds, cell = _timed(lambda: _drain(source.to_iter_dataset()), runs)
+        note = f"MapDataset.source(list) (no cache op), {m:,} elements"
+        rows.append(common.row(W_MEM, "grain", m / seconds, "el/s", limits[W_MEM], cell, note))
+    return rows
 
 
 # -- report -------------------------------------------------------------------------------------
 
 
-def _fmt(value: float | None, unit: str) -> str:
-    if value is None:
-        return "-"
-    return f"{value:,.0f} {unit}"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--quick", action="store_true", help="tiny sizes (CI smoke run)")
+    common.add_contract_args(parser)
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--tf-python", default="", help="interpreter with tensorflow")
-    parser.add_argument("--tf-only", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--peers-only", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.tf_only:
-        sizes, runs, folder = json.loads(args.tf_only[0]), int(args.tf_only[1]), args.tf_only[2]
-        print(json.dumps(run_tf(sizes, runs, folder)))
+    if args.peers_only:
+        sizes, runs = json.loads(args.peers_only[0]), int(args.peers_only[1])
+        folder, limits = args.peers_only[2], json.loads(args.peers_only[3])
+        print(json.dumps(run_peers(sizes, runs, folder, limits)))
         return
     if args.quick:
-        sizes = {"n": 20_000, "m": 100, "k": 4, "big": 1 << 20}
+        sizes = {"n": 20_000, "k": 4, "big": 1 << 20}
         args.runs = min(args.runs, 2)
     else:
-        sizes = {"n": 1_000_000, "m": 3_000, "k": 64, "big": 4 << 20}
+        sizes = {"n": 1_000_000, "k": 64, "big": 4 << 20}
     folder = tempfile.mkdtemp(prefix="bench_cache_")
     try:
-        st = run_stoker(sizes, args.runs, folder)
-        tf = _tf_results(args, sizes, folder)
+        rows = run_stoker(sizes, args.runs, folder)
+        limits = {r["workload"]: r["limit"] for r in rows if r["peer"] == "limit"}
+        if args.peer_python:
+            runs = str(min(args.runs, 3))  # the peers are slow; 3 runs give a median
+            child = ["--peers-only", json.dumps(sizes), runs, folder, json.dumps(limits)]
+            got, note = common.run_peer_child(args.peer_python, __file__, child)
+            if note:
+                print(note)
+            rows += got
+        else:
+            print("skipped: tf.data, torch, grain (pass --peer-python PYTHON)")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-
-    n, m, k, big = sizes["n"], sizes["m"], sizes["k"], sizes["big"]
-    speedup = st["mem_map_epoch2"] / st["mem_map_epoch1"]
-    tf_speedup = tf["mem_map_epoch2"] / tf["mem_map_epoch1"] if tf else None
-    ratio = st["disk_large_mbs"] / st["plain_read_mbs"]
-    rows = [
-        ("memory, small, epoch 2", _fmt(st["mem_small"], "el/s"),
-         _fmt(tf.get("mem_small"), "el/s"), f"list replay {_fmt(st['list_replay'], 'el/s')}",
-         f">= 1,000,000 el/s: {'ok' if st['mem_small'] >= 1e6 else 'MISSED'}"),
-        ("memory, map ~100us, epoch 2/1", f"{speedup:,.0f}x", "-" if tf_speedup is None else
-         f"{tf_speedup:,.0f}x", f"epoch 1 {_fmt(st['mem_map_epoch1'], 'el/s')}",
-         f">= 10x: {'ok' if speedup >= 10 else 'MISSED'}"),
-        ("disk, small, epoch 2", _fmt(st["disk_small"], "el/s"),
-         _fmt(tf.get("disk_small"), "el/s"), "-",
-         f">= 200,000 el/s: {'ok' if st['disk_small'] >= 2e5 else 'MISSED'}"),
-        (f"disk, {big >> 20} MiB arrays, epoch 2", _fmt(st["disk_large_mbs"], "MB/s"),
-         _fmt(tf.get("disk_large_mbs"), "MB/s"),
-         f"plain read {_fmt(st['plain_read_mbs'], 'MB/s')} (warm)",
-         f"{ratio:.2f} of limit, >= 0.50: {'ok' if ratio >= 0.5 else 'MISSED'}"),
-    ]  # fmt: skip
-    print(f"cache() replay: N={n:,} small, M={m:,} mapped, K={k} x {big >> 20} MiB; "
-          f"median of {args.runs} runs; page cache warm")  # fmt: skip
-    header = ("workload", "stoker", "tf.data", "limit / baseline", "bar")
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(5)]
-    for r in [header, *rows]:
-        print("  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)))
-    print(f"fill (epoch 1): memory {_fmt(st['mem_small_fill'], 'el/s')}, "
-          f"disk {_fmt(st['disk_small_fill'], 'el/s')} (written, fsync'ed, renamed)")  # fmt: skip
-    if not tf:
-        print("tf.data: not run (tensorflow not importable; pass --tf-python)")
-    else:
-        print(f"tf.data: tensorflow {tf['tf_version']}, N={min(n, 50_000):,} small elements")
+    print(f"cache() replay, median of {args.runs} runs; page cache warm")
+    print(f"{'workload':40s} {'peer':8s} {'value':>14s} {'ratio':>6s} {'CPU s':>7s} {'RSS MB':>7s}")
+    for r in rows:
+        print(f"{r['workload']:40s} {r['peer']:8s} {r['value']:>9,.0f} {r['unit']:4s} "
+              f"{r['ratio_to_limit'] or 0:6.2f} {r['cpu_s'] or 0:7.3f} {r['peak_rss_mb'] or 0:7.0f}"
+              f"  {r['note']}")  # fmt: skip
+    common.write_json(args.json, "cache", rows)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,11 @@ size and the resume time: ``ds.iterator(state)`` plus the first ``next()``, the 
 
     python benchmarks/bench_checkpoint.py           # 1 M elements, 10 / 1 000 / 10 000 batches
     python benchmarks/bench_checkpoint.py --quick   # tiny, for CI smoke runs
+
+With ``--json`` each point is a row in milliseconds to resume (its note gives the state
+size). There is no hardware limit for a resume, so ``limit`` is empty; peers are not run
+here (``--peer-python`` is accepted for the suite's sake): PyTorch's ``DataLoader`` has no
+resume, and tf.data's and Grain's checkpoints are not measured yet.
 """
 
 from __future__ import annotations
@@ -25,7 +30,9 @@ import json
 import statistics
 import time
 from collections.abc import Callable
+from typing import Any
 
+import _common as common
 import numpy as np
 
 import stoker as sk
@@ -48,8 +55,9 @@ def build(kind: str, n: int, buffer_size: int, batch_size: int) -> sk.Dataset:
 
 def measure(
     make: Callable[[], sk.Dataset], batches: int, runs: int
-) -> tuple[int, str, float, float]:
-    """State size in bytes, shuffle mode, resume time (median) and time to get there."""
+) -> tuple[int, str, float, float, common.Cell]:
+    """State size in bytes, shuffle mode, resume time (median), time to get there, and the
+    cell (CPU, peak RSS) of all the resumes."""
     ds = make()
     it = ds.iterator()
     t0 = time.perf_counter()
@@ -60,6 +68,16 @@ def measure(
     expected = next(it)
     it.close()
     times = []
+    with common.measure() as cell:
+        _resume(make, text, expected, runs, times)
+    cell.cpu_s /= runs
+    mode = _shuffle_mode(json.loads(text))
+    return len(text.encode()), mode, statistics.median(times), advance_s, cell
+
+
+def _resume(
+    make: Callable[[], sk.Dataset], text: str, expected: Any, runs: int, times: list[float]
+) -> None:
     for _ in range(runs):
         ds = make()  # a restarted job builds its pipeline anew
         state = json.loads(text)
@@ -70,8 +88,6 @@ def measure(
         resumed.close()
         if not np.array_equal(got, expected):
             raise AssertionError("the resumed batch differs from the uninterrupted one")
-    mode = _shuffle_mode(json.loads(text))
-    return len(text.encode()), mode, statistics.median(times), advance_s
 
 
 def _shuffle_mode(state: object) -> str:
@@ -87,7 +103,7 @@ def _shuffle_mode(state: object) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="tiny sizes, for CI")
+    common.add_contract_args(parser)
     parser.add_argument("--runs", type=int, default=5, help="resume timings per point")
     args = parser.parse_args()
     if args.quick:
@@ -101,17 +117,22 @@ def main() -> None:
     )
     header = f"{'pipeline':<10} {'batches':>8} {'mode':>9} {'state bytes':>12} {'resume ms':>10}"
     print(header + f" {'(advance s)':>12}")
+    rows = []
     for kind in ("positions", "replay"):
         for batches in points:
 
             def make(kind: str = kind) -> sk.Dataset:
                 return build(kind, n, buffer_size, batch_size)
 
-            size, mode, resume_s, advance_s = measure(make, batches, runs)
+            size, mode, resume_s, advance_s, cell = measure(make, batches, runs)
             print(
                 f"{kind:<10} {batches:>8} {mode:>9} {size:>12,} {resume_s * 1e3:>10.1f}"
                 f" {advance_s:>12.2f}"
             )
+            workload = f"checkpoint resume, {kind}, after {batches:,} batches"
+            note = f"state {size:,} bytes of JSON; shuffle mode {mode}"
+            rows.append(common.row(workload, "stoker", resume_s * 1e3, "ms", None, cell, note))
+    common.write_json(args.json, "checkpoint", rows)
 
 
 if __name__ == "__main__":

@@ -1,38 +1,42 @@
-"""TFRecord read throughput: stoker vs the hardware limit (and peers, when installed).
+"""TFRecord read throughput: stoker vs the limit (a raw read of the same file) and tf.data.
 
-The limit for an uncompressed file is reading it with plain ``f.read()`` in 16 MiB chunks;
-for a GZIP file it is plain ``gzip`` decompression of the same file. The page cache is warm
-(each file is read once before timing), so this measures CPU cost, not the disk.
+Workloads, each against its limit measured in the same run (page cache warm: each file is
+read once before timing, so this is the CPU cost of serving the bytes, not the disk):
 
-    python benchmarks/bench_tfrecord.py                 # 256 MB of 10 kB records
-    python benchmarks/bench_tfrecord.py --quick         # tiny, for CI smoke runs
-    python benchmarks/bench_tfrecord.py --tf-python /tmp/tfvenv/bin/python  # with tf.data
+* ``TFRecord 10 kB records``: ~256 MB of 10 kB records; limit: ``f.read()`` in 16 MiB chunks.
+* ``TFRecord 1 kB records``: 100,000 x 1,000 B, where per-record cost shows; same limit.
+* ``TFRecord GZIP 10 kB records``: the same records gzipped; limit: ``gzip.open().read()``
+  (decompression-bound).
 
-Every figure is the median of ``--runs`` runs, timed with ``time.perf_counter``. tf.data
-runs in its own process (TensorFlow often lives in another virtualenv), after stoker's runs,
-so its figures are not interleaved with the others.
+stoker rows: ``stoker`` is record-at-a-time iteration of ``TFRecordReader`` with CRC checks;
+``stoker-read_block`` reads blocks of ~1 MiB of records; ``stoker-dataset`` is the
+user-facing ``stoker.TFRecordDataset``; ``stoker-no_crc`` has ``check_crc=False``;
+``serial`` is a minimal ``struct.unpack_from`` loop with no CRC and no checks, for reference.
+tf.data runs as an expert would write it, in its own process (``--peer-python``):
+``tf.data`` is ``TFRecordDataset(...).batch(1024).prefetch(AUTOTUNE)`` (its C++ reader, no
+Python per record; the rate counts records), ``tf.data-record`` iterates record by record.
+Grain and PyTorch have no TFRecord reader of their own, so they have no row here.
+
+    python benchmarks/bench_tfrecord.py                    # full size, median of 5 runs
+    python benchmarks/bench_tfrecord.py --quick            # tiny, for CI smoke runs
+    python benchmarks/bench_tfrecord.py --peer-python /tmp/peers/bin/python --json out.json
+
+Runs are interleaved round-robin, so a noisy neighbour slows every reader alike instead of
+skewing one ratio; every figure is the median.
 """
 
 from __future__ import annotations
 
 import argparse
-import collections
 import gzip
-import importlib
 import json
 import os
-import statistics
-import subprocess
-import sys
+import struct
 import tempfile
-import time
-import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
+from typing import Any
 
-import numpy as np
-
-import stoker
-from stoker.io import TFRecordReader, TFRecordWriter
+import _common as common
 
 _LIMIT_CHUNK_BYTES = 16 << 20
 _BLOCK_RECORDS = 1024
@@ -40,6 +44,8 @@ _BLOCK_RECORDS = 1024
 
 def _records(total_bytes: int, record_bytes: int, seed: int = 0) -> list[bytes]:
     """Records that compress about 2x with gzip (random values from a skewed alphabet)."""
+    import numpy as np
+
     rng = np.random.default_rng(seed)
     pool = [
         rng.geometric(0.08, size=record_bytes).clip(0, 255).astype(np.uint8).tobytes()
@@ -50,27 +56,30 @@ def _records(total_bytes: int, record_bytes: int, seed: int = 0) -> list[bytes]:
 
 
 def _write(path: str, records: list[bytes], compression: str | None) -> None:
+    from stoker.io import TFRecordWriter
+
     with TFRecordWriter(path, compression) as writer:
         for record in records:
             writer.write(record)
 
 
-def _median_s(fns: Mapping[str, Callable[[], object]], runs: int) -> list[tuple[str, float, float]]:
-    """Median wall time and median CPU time of each function.
-
-    Runs are interleaved round-robin, so a noisy neighbour slows every reader alike instead
-    of skewing one ratio. CPU time (``time.process_time``) is shown too: on a shared machine
-    it is the steadier figure, as it leaves out the time spent waiting for a core.
-    """
-    wall: dict[str, list[float]] = {name: [] for name in fns}
-    cpu: dict[str, list[float]] = {name: [] for name in fns}
+def _timed(fns: dict[str, Callable[[], object]], runs: int) -> dict[str, tuple[float, common.Cell]]:
+    """Median wall seconds of each function, and the cell of its median run."""
+    cells: dict[str, list[common.Cell]] = {name: [] for name in fns}
+    for fn in fns.values():
+        fn()  # warm-up: imports, first allocations, thread pools
     for _ in range(runs):
         for name, fn in fns.items():
-            start, start_cpu = time.perf_counter(), time.process_time()
-            fn()
-            wall[name].append(time.perf_counter() - start)
-            cpu[name].append(time.process_time() - start_cpu)
-    return [(name, statistics.median(wall[name]), statistics.median(cpu[name])) for name in fns]
+            with common.measure() as cell:
+                fn()
+            cells[name].append(cell)
+    out = {}
+    for name, got in cells.items():
+        got.sort(key=lambda c: c.wall_s)
+        mid = got[len(got) // 2]
+        mid.peak_rss_mb = max(c.peak_rss_mb or 0.0 for c in got)
+        out[name] = (mid.wall_s, mid)
+    return out
 
 
 def _plain_read(path: str) -> int:
@@ -89,213 +98,187 @@ def _gzip_read(path: str) -> int:
     return total
 
 
-def _zlib_read(path: str) -> int:
-    """Raw zlib inflate of the gzip file (no gzip-module overhead), for reference."""
-    total = 0
-    inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    with open(path, "rb", buffering=0) as f:
-        while data := f.read(256 << 10):
-            total += len(inflate.decompress(data))
-    return total
-
-
-def _stoker_iter(path: str, compression: str | None = None, check_crc: bool = True) -> int:
-    count = 0
-    with TFRecordReader(path, compression, check_crc=check_crc) as reader:
-        for _ in reader:
-            count += 1
-    return count
-
-
-def _stoker_block(
-    path: str,
-    compression: str | None = None,
-    check_crc: bool = True,
-    block_records: int = _BLOCK_RECORDS,
-) -> int:
-    count = 0
-    with TFRecordReader(path, compression, check_crc=check_crc) as reader:
-        while block := reader.read_block(block_records):
-            count += len(block)
-    return count
-
-
-def _stoker_dataset(path: str, compression: str | None = None) -> int:
-    """The user-facing path: ``stoker.TFRecordDataset`` (flat_map over one file)."""
+def _struct_loop(path: str) -> int:
+    """A minimal TFRecord parse: struct.unpack_from and a slice per record, no CRC, no
+    checks (the reference for what plain Python costs per record)."""
+    unpack = struct.Struct("<Q").unpack_from
     n = 0
-    for _ in stoker.TFRecordDataset(path, compression_type=compression):
-        n += 1
+    tail = b""
+    with open(path, "rb", buffering=0) as f:
+        while chunk := f.read(256 << 10):
+            buf = tail + chunk if tail else chunk
+            pos, end = 0, len(buf)
+            while pos + 12 <= end:
+                stop = pos + 12 + unpack(buf, pos)[0]
+                if stop + 4 > end:
+                    break
+                buf[pos + 12 : stop]
+                n += 1
+                pos = stop + 4
+            tail = buf[pos:]
     return n
 
 
-def _count(items: list[bytes]) -> int:
-    count = 0
-    for _ in items:
-        count += 1
-    return count
+def _stoker_fns(path: str, compression: str | None, record_bytes: int) -> dict[str, Any]:
+    import stoker
+    from stoker.io import TFRecordReader
 
+    block = max(1, min(_BLOCK_RECORDS, (1 << 20) // record_bytes))  # ~1 MiB of records
 
-def _peers(path: str) -> dict[str, Callable[[], object]]:
-    found: dict[str, Callable[[], object]] = {}
-    # Imported by name so that type checkers do not need the package.
-    try:
-        tfrecord_reader = importlib.import_module("tfrecord.reader")
-        found["tfrecord pkg (no CRC)"] = lambda: collections.deque(
-            tfrecord_reader.tfrecord_iterator(path), maxlen=0
-        )
-    except ImportError:
-        print("(tfrecord package not installed: skipped)")
-    return found
+    def iterate(check_crc: bool = True) -> int:
+        n = 0
+        with TFRecordReader(path, compression, check_crc=check_crc) as reader:
+            for _ in reader:
+                n += 1
+        return n
 
+    def blocks() -> int:
+        n = 0
+        with TFRecordReader(path, compression) as reader:
+            while got := reader.read_block(block):
+                n += len(got)
+        return n
 
-# Runs in the interpreter that has TensorFlow (often a separate virtualenv): times tf.data
-# on the same files and prints {name: [median wall s, median CPU s]} as JSON.
-_TF_SCRIPT = """
-import json, os, statistics, sys, time
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-import tensorflow as tf
-plain, gz, runs, block = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-def drain(ds):
-    for _ in ds.as_numpy_iterator():
-        pass
-cases = {
-    "plain": {
-        "tf.data record-at-a-time": lambda: drain(tf.data.TFRecordDataset(plain)),
-        f"tf.data batch({block})": lambda: drain(tf.data.TFRecordDataset(plain).batch(block)),
-    },
-    "gzip": {
-        "tf.data record-at-a-time": lambda: drain(tf.data.TFRecordDataset(gz, "GZIP")),
-        f"tf.data batch({block})": lambda: drain(
-            tf.data.TFRecordDataset(gz, "GZIP").batch(block)
-        ),
-    },
-}
-out = {}
-for group, fns in cases.items():
-    out[group] = {}
-    for name, fn in fns.items():
-        fn()  # warm-up: graph building, thread pools
-        wall, cpu = [], []
-        for _ in range(runs):
-            t, c = time.perf_counter(), time.process_time()
-            fn()
-            wall.append(time.perf_counter() - t)
-            cpu.append(time.process_time() - c)
-        out[group][name] = [statistics.median(wall), statistics.median(cpu)]
-print(json.dumps(out))
-"""
+    def dataset() -> int:
+        n = 0
+        for _ in stoker.TFRecordDataset(path, compression_type=compression):
+            n += 1
+        return n
 
-
-def _tf_data(
-    tf_python: str, plain: str, gz: str, runs: int
-) -> dict[str, list[tuple[str, float, float]]]:
-    """tf.data timings from ``tf_python`` (or this interpreter), {} if it has no TensorFlow."""
-    cmd = [tf_python or sys.executable, "-c", _TF_SCRIPT, plain, gz, str(runs), str(_BLOCK_RECORDS)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        last = (proc.stderr.strip().splitlines() or ["?"])[-1]
-        print(f"(tf.data not run: {last}; pass --tf-python /path/to/python-with-tensorflow)")
-        return {}
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
-    return {
-        group: [(f"{name} (own process)", w, c) for name, (w, c) in rows.items()]
-        for group, rows in result.items()
+    fns: dict[str, Callable[[], object]] = {
+        "stoker": iterate,
+        "stoker-read_block": blocks,
+        "stoker-dataset": dataset,
     }
+    if not compression:
+        fns["stoker-no_crc"] = lambda: iterate(check_crc=False)
+        fns["serial"] = lambda: _struct_loop(path)
+    return fns
 
 
-def _table(title: str, nbytes: int, rows: list[tuple[str, float, float]]) -> None:
-    """Prints MB/s and the ratio to the first row (the limit), by wall and by CPU time."""
-    _, limit_s, limit_cpu = rows[0]
-    print(f"\n{title}  ({nbytes / 1e6:.1f} MB uncompressed)")
-    print(f"{'reader':40s} {'MB/s':>7s} {'ratio to limit':>15s} {'(by CPU time)':>14s}")
-    for name, seconds, cpu in rows:
-        ratio_cpu = limit_cpu / cpu if cpu > 0 else float("nan")
+def _tf_fns(path: str, compression: str | None) -> dict[str, Callable[[], object]]:
+    import tensorflow as tf
+
+    def batched() -> int:
+        # An expert's tf.data: the C++ reader, batched so Python never sees single records,
+        # prefetch(AUTOTUNE) to overlap the read with the consumer.
+        ds = tf.data.TFRecordDataset(path, compression_type=compression or "")
+        n = 0
+        for batch in ds.batch(_BLOCK_RECORDS).prefetch(tf.data.AUTOTUNE).as_numpy_iterator():
+            n += len(batch)
+        return n
+
+    def records() -> int:
+        ds = tf.data.TFRecordDataset(path, compression_type=compression or "")
+        n = 0
+        for _ in ds.prefetch(tf.data.AUTOTUNE).as_numpy_iterator():
+            n += 1
+        return n
+
+    return {"tf.data": batched, "tf.data-record": records}
+
+
+def _rows_for(
+    workload: str, nbytes: int, timed: dict[str, tuple[float, common.Cell]], limit: float | None
+) -> list[dict[str, Any]]:
+    return [
+        common.row(workload, peer, nbytes / 1e6 / seconds, "MB/s", limit, cell)
+        for peer, (seconds, cell) in timed.items()
+    ]
+
+
+def _peer_main(args: argparse.Namespace) -> None:
+    """The child run under --peer-python: times tf.data on the parent's files."""
+    cases = json.loads(args.peers_only)
+    rows: list[dict[str, Any]] = []
+    try:
+        import tensorflow  # noqa: F401
+    except ImportError:
+        print("skipped: tf.data (tensorflow is not importable by this interpreter)")
+        print(json.dumps(rows))
+        return
+    for case in cases:
+        timed = _timed(_tf_fns(case["path"], case["compression"]), case["runs"])
+        rows += _rows_for(case["workload"], case["nbytes"], timed, case["limit"])
+    print(json.dumps(rows))
+
+
+def _print(rows: list[dict[str, Any]]) -> None:
+    print(
+        f"\n{'workload':30s} {'peer':20s} {'MB/s':>8s} {'ratio':>6s} {'CPU s':>7s} {'RSS MB':>7s}"
+    )
+    for r in rows:
+        ratio = "" if r["ratio_to_limit"] is None else f"{r['ratio_to_limit']:.2f}"
         print(
-            f"{name:40s} {nbytes / 1e6 / seconds:7.0f} {limit_s / seconds:15.2f} {ratio_cpu:14.2f}"
+            f"{r['workload']:30s} {r['peer']:20s} {r['value']:8.0f} {ratio:>6s} "
+            f"{r['cpu_s'] or 0:7.3f} {r['peak_rss_mb'] or 0:7.0f}  {r['note']}"
         )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--size-mb", type=float, default=256, help="file size [Unit: MB]")
-    parser.add_argument("--record-bytes", type=int, default=10_000, help="[Unit: byte]")
+    common.add_contract_args(parser)
+    parser.add_argument("--size-mb", type=float, default=256, help="10 kB file size [Unit: MB]")
+    parser.add_argument("--small-records", type=int, default=100_000, help="1 kB records")
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--quick", action="store_true", help="tiny sizes, for CI")
-    parser.add_argument(
-        "--small-record-bytes",
-        type=int,
-        default=100,
-        help="record size for the per-record overhead test [Unit: byte]",
-    )
-    parser.add_argument(
-        "--tf-python",
-        default="",
-        help="a Python with tensorflow, to time tf.data on the same files (default: this one)",
-    )
+    parser.add_argument("--peers-only", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.peers_only:
+        _peer_main(args)
+        return
     if args.quick:
-        args.size_mb, args.runs = 2, 2
-    total = int(args.size_mb * 1e6)
-
+        args.size_mb, args.small_records, args.runs = 2, 2_000, 1
+    rows: list[dict[str, Any]] = []
+    peer_cases: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
-        plain = os.path.join(tmp, "data.tfrecord")
-        gz = os.path.join(tmp, "data.tfrecord.gz")
-        small = os.path.join(tmp, "small.tfrecord")
-        records = _records(total, args.record_bytes)
-        _write(plain, records, None)
-        _write(gz, records, "GZIP")
-        small_records = _records(max(total // 16, 1), args.small_record_bytes, seed=1)
-        _write(small, small_records, None)
-        del records, small_records
-        nbytes = os.path.getsize(plain)
-        print(f"{args.record_bytes}-byte records, {args.runs} runs each, median; page cache warm")
-        _plain_read(plain), _plain_read(gz), _plain_read(small)  # warm the page cache
-
-        # A block of 1024 big records is many MB, which no longer fits in the CPU caches;
-        # a block of ~1 MiB of records is what a pipeline would ask for.
-        mib_block = max(1, min(_BLOCK_RECORDS, (1 << 20) // args.record_bytes))
-        rows = {
-            "limit: f.read() 16 MiB chunks": lambda: _plain_read(plain),
-            "stoker record-at-a-time": lambda: _stoker_iter(plain),
-            "stoker TFRecordDataset": lambda: _stoker_dataset(plain),
-            "stoker read_block(1024)": lambda: _stoker_block(plain),
-            f"stoker read_block({mib_block}) (~1 MiB)": lambda: _stoker_block(
-                plain, block_records=mib_block
-            ),
-            "stoker read_block, check_crc=False": lambda: _stoker_block(plain, check_crc=False),
-            **_peers(plain),
+        files = {
+            "TFRecord 10 kB records": (os.path.join(tmp, "10k.tfrecord"), None, 10_000),
+            "TFRecord 1 kB records": (os.path.join(tmp, "1k.tfrecord"), None, 1_000),
+            "TFRecord GZIP 10 kB records": (os.path.join(tmp, "10k.tfrecord.gz"), "GZIP", 10_000),
         }
-        tf_rows = _tf_data(args.tf_python, plain, gz, args.runs)
-        timed = _median_s(rows, args.runs) + tf_rows.get("plain", [])
-        _table("TFRecord, uncompressed, CRC checked", nbytes, timed)
-
-        gz_rows = {
-            "limit: gzip.open().read()": lambda: _gzip_read(gz),
-            "(reference: raw zlib inflate)": lambda: _zlib_read(gz),
-            "stoker record-at-a-time": lambda: _stoker_iter(gz, "GZIP"),
-            "stoker TFRecordDataset": lambda: _stoker_dataset(gz, "GZIP"),
-            "stoker read_block(1024)": lambda: _stoker_block(gz, "GZIP"),
-            f"stoker read_block({mib_block}) (~1 MiB)": lambda: _stoker_block(
-                gz, "GZIP", block_records=mib_block
-            ),
-        }
-        ratio = nbytes / os.path.getsize(gz)
-        title = f"TFRecord, GZIP (ratio {ratio:.1f}x), CRC checked"
-        _table(title, nbytes, _median_s(gz_rows, args.runs) + tf_rows.get("gzip", []))
-
-        count = _stoker_iter(small)
-        floor_items = [b""] * count
-        small_rows = {
-            "limit: f.read()": lambda: _plain_read(small),
-            "stoker record-at-a-time": lambda: _stoker_iter(small),
-            "stoker read_block(1024)": lambda: _stoker_block(small),
-            "stoker read_block, check_crc=False": lambda: _stoker_block(small, check_crc=False),
-            "for-loop over a list (floor)": lambda: _count(floor_items),
-        }
-        print(f"\nper-record cost, {args.small_record_bytes}-byte records ({count} records)")
-        print(f"{'reader':40s} {'µs/record':>9s} {'(CPU)':>7s}")
-        for name, seconds, cpu in _median_s(small_rows, args.runs):
-            print(f"{name:40s} {seconds / count * 1e6:9.3f} {cpu / count * 1e6:7.3f}")
+        big = _records(int(args.size_mb * 1e6), 10_000)
+        _write(files["TFRecord 10 kB records"][0], big, None)
+        _write(files["TFRecord GZIP 10 kB records"][0], big, "GZIP")
+        del big
+        _write(
+            files["TFRecord 1 kB records"][0],
+            _records(args.small_records * 1_016, 1_000, seed=1),
+            None,
+        )
+        for workload, (path, compression, record_bytes) in files.items():
+            _plain_read(path)  # warm the page cache
+            nbytes = os.path.getsize(files[workload.replace("GZIP ", "")][0])
+            limit_fn = (
+                (lambda p=path: _gzip_read(p)) if compression else (lambda p=path: _plain_read(p))
+            )
+            timed = _timed({"limit": limit_fn, **_stoker_fns(path, compression, record_bytes)},
+                           args.runs)  # fmt: skip
+            limit = nbytes / 1e6 / timed["limit"][0]
+            note = "gzip.open().read() of the file" if compression else "f.read(), 16 MiB chunks"
+            got = _rows_for(workload, nbytes, timed, limit)
+            got[0]["note"] = note
+            for r in got:
+                if r["peer"] == "serial":
+                    r["note"] = "minimal struct.unpack_from loop, no CRC (reference)"
+            rows += got
+            peer_cases.append(
+                {"workload": workload, "path": path, "compression": compression,
+                 "nbytes": nbytes, "limit": limit, "runs": min(args.runs, 3)}
+            )  # fmt: skip
+        if args.peer_python:
+            peer_rows, note = common.run_peer_child(
+                args.peer_python, __file__, ["--peers-only", json.dumps(peer_cases)]
+            )
+            if note:
+                print(note)
+            for r in peer_rows:
+                r["note"] = (r["note"] + " " if r["note"] else "") + "own process"
+            rows += peer_rows
+        else:
+            print("skipped: tf.data (pass --peer-python PYTHON, an interpreter with tensorflow)")
+    print(f"TFRecord read, page cache warm, median of {args.runs} runs; MB/s of records")
+    _print(rows)
+    common.write_json(args.json, "tfrecord", rows)
 
 
 if __name__ == "__main__":

@@ -598,3 +598,156 @@ def test_repr_names_path_and_offset(tmp_path: Path) -> None:
     with TFRecordReader(tmp_path / "x") as reader:
         next(reader)
         assert repr(reader) == f"TFRecordReader({str(tmp_path / 'x')!r}, offset=19)"
+
+
+# -- runs of equal-length records (framed with NumPy, CRCs checked by one call per run) ------
+
+
+def _equal_records(n: int, size: int) -> list[bytes]:
+    rng = np.random.default_rng(size)
+    return [rng.integers(0, 256, size, dtype=np.uint8).tobytes() for _ in range(n)]
+
+
+@pytest.mark.parametrize("size", [0, 1, 100, 1000, 10_000])
+@pytest.mark.parametrize("compression", COMPRESSIONS)
+def test_equal_length_runs_take_the_bulk_path(
+    tmp_path: Path, size: int, compression: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 10 kB records: the buffer grows to hold a run of them, which then takes the bulk path.
+    records = _equal_records(700 if size < 10_000 else 300, size)
+    path = tmp_path / "x"
+    _write(path, records, compression)
+    taken: list[int] = []
+    original = TFRecordReader._take_equal_run
+
+    def spy(self: TFRecordReader, out: list[bytes], want: int) -> int:
+        n = original(self, out, want)
+        taken.append(n)
+        return n
+
+    monkeypatch.setattr(TFRecordReader, "_take_equal_run", spy)
+    assert _read_all(path, compression_type=compression) == records
+    # Most records came through the bulk path, so its run CRC held on valid data.
+    assert sum(taken) > len(records) // 2
+
+
+@pytest.mark.parametrize("bad", [0, 1, 17, 255, 256, 699])
+@pytest.mark.parametrize("part", ["length", "length CRC", "data", "stored CRC"])
+@pytest.mark.parametrize("mode", ["iter", "next", "block"])
+def test_corrupt_record_in_an_equal_length_run(
+    tmp_path: Path, bad: int, part: str, mode: str
+) -> None:
+    """One bad record in a run of equal-length records: every record before it is
+    delivered, then the error names its offset, as on the record-by-record path."""
+    records = _equal_records(700, 1000)
+    path = tmp_path / "bad.tfrecord"
+    _write(path, records)
+    offset = 1016 * bad
+    where = {"length": 1, "length CRC": 9, "data": 12 + 500, "stored CRC": 12 + 1000 + 2}[part]
+    _corrupt(path, offset + where)
+    got: list[bytes] = []
+    with TFRecordReader(path) as reader:
+        with pytest.raises(DataLossError, match=f"offset {offset} of ") as info:
+            if mode == "iter":
+                for record in reader:
+                    got.append(record)
+            elif mode == "next":
+                while True:
+                    got.append(next(reader))
+            else:
+                while block := reader.read_block(100):
+                    got.extend(block)
+        assert info.value.offset == offset
+        assert reader.offset == offset
+    assert got == records[:bad]
+
+
+@pytest.mark.parametrize("bad", [0, 40, 99, 199])
+@pytest.mark.parametrize("part", ["data", "stored CRC"])
+@pytest.mark.parametrize("mode", ["iter", "block"])
+def test_corrupt_big_record_in_an_equal_length_run(
+    tmp_path: Path, bad: int, part: str, mode: str
+) -> None:
+    """Runs of records over 2 kB get one CRC call per record; a bad one is still exact."""
+    records = _equal_records(200, 5000)
+    path = tmp_path / "bad.tfrecord"
+    _write(path, records)
+    offset = 5016 * bad
+    _corrupt(path, offset + (12 + 4000 if part == "data" else 12 + 5000 + 3))
+    got: list[bytes] = []
+    with TFRecordReader(path, buffer_size=1 << 20) as reader:
+        with pytest.raises(DataLossError, match=f"offset {offset} of .*data CRC mismatch"):
+            if mode == "iter":
+                got.extend(reader)
+            else:
+                while block := reader.read_block(150):
+                    got.extend(block)
+    assert got == records[:bad]
+
+
+def test_two_bad_records_in_one_run_are_caught(tmp_path: Path) -> None:
+    records = _equal_records(200, 1000)
+    path = tmp_path / "bad.tfrecord"
+    _write(path, records)
+    # The same change in two records of one run: the one-call run check must still fail.
+    _corrupt(path, 1016 * 40 + 12 + 7)
+    _corrupt(path, 1016 * 41 + 12 + 7)
+    with TFRecordReader(path) as reader:
+        got = reader.read_block(1000)
+        with pytest.raises(DataLossError, match=f"offset {1016 * 40} of .*data CRC"):
+            reader.read_block(1000)
+    assert got == records[:40]
+
+
+def test_iteration_keeps_raising_after_an_error(tmp_path: Path) -> None:
+    records = _equal_records(100, 100)
+    path = tmp_path / "bad.tfrecord"
+    _write(path, records)
+    _corrupt(path, 116 * 50 + 12)
+    with TFRecordReader(path) as reader:
+        it = iter(reader)
+        got = [next(it) for _ in range(50)]
+        for _ in range(3):  # an error never turns into a quiet end of the iteration
+            with pytest.raises(DataLossError, match="offset 5800 "):
+                next(it)
+        with pytest.raises(DataLossError, match="offset 5800 "):
+            next(reader)
+    assert got == records[:50]
+
+
+def test_closing_stops_an_iteration_in_progress(tmp_path: Path) -> None:
+    path = tmp_path / "x"
+    _write(path, _equal_records(100, 10))
+    reader = TFRecordReader(path)
+    it = iter(reader)
+    next(it)
+    reader.close()
+    with pytest.raises(ValueError, match="closed"):
+        next(it)
+    assert reader.offset == 26
+
+
+@pytest.mark.parametrize("buffer_size", [4096, None])
+def test_offsets_stay_exact_when_mixing_iteration_next_and_blocks(
+    tmp_path: Path, buffer_size: int | None
+) -> None:
+    records = [*_equal_records(600, 50), b"odd", *_equal_records(300, 70)]
+    path = tmp_path / "x"
+    _write(path, records)
+    ends = np.cumsum([0] + [len(r) + 16 for r in records]).tolist()
+    got: list[bytes] = []
+    with TFRecordReader(path, buffer_size=buffer_size) as reader:
+        it = iter(reader)
+        for step in [1, 5, 0, 200, 1, 0, 2, 300, 0, 1000]:
+            if step == 0:
+                got.append(next(reader))
+            elif step < 100:
+                got.extend(next(it) for _ in range(step))
+            else:
+                got.extend(reader.read_block(step))
+            assert reader.offset == ends[len(got)]
+            # A new reader at the saved offset continues exactly there.
+            with TFRecordReader(path, offset=reader.offset) as resumed:
+                expected = records[len(got)] if len(got) < len(records) else None
+                assert next(resumed, None) == expected
+    assert got == records

@@ -14,4 +14,5 @@ COMMANDS = [
     "cache_info",
     "demo",
     "profile",
+    "bench",
 ]

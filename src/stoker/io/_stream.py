@@ -16,12 +16,21 @@ from __future__ import annotations
 
 import io
 import os
+import weakref
 import zlib
-from typing import Final, Protocol
+from types import TracebackType
+from typing import Final, Protocol, TypeVar
 
 from stoker.errors import DataLossError
 
-__all__ = ["ByteSource", "check_buffer_size", "check_compression", "open_source", "skip_to"]
+__all__ = [
+    "ByteSource",
+    "StreamReader",
+    "check_buffer_size",
+    "check_compression",
+    "open_source",
+    "skip_to",
+]
 
 COMPRESSION_TYPES: Final = ("", "GZIP", "ZLIB")
 
@@ -253,3 +262,83 @@ def skip_to(source: ByteSource, offset: int) -> None:
             f"offset={offset} is past the end of {source.path} ({skipped} bytes "
             "uncompressed); pass an offset saved from reader.offset"
         )
+
+
+_Reader = TypeVar("_Reader", bound="StreamReader")
+
+
+class StreamReader:
+    """What the record and line readers share: argument checks, opening the source at an
+    offset, closing it exactly once (also when the reader is dropped unclosed), the context
+    manager and the repr. Subclasses parse the stream and define ``offset``.
+
+    Args:
+        path: The file to read.
+        compression_type: ``None``/``""``, ``"GZIP"`` or ``"ZLIB"``.
+        offset: Where to start in the uncompressed stream. [Unit: byte]
+        buffer_size: How much to read at a time; ``None`` for ``default_buffer_size``.
+            [Unit: byte]
+        default_buffer_size: The subclass's default read size. [Unit: byte]
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        ValueError: A bad ``compression_type``, ``buffer_size`` or ``offset`` (also an
+            ``offset`` past the end of the stream).
+        stoker.errors.DataLossError: The compressed stream is damaged before ``offset``.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        compression_type: str | None,
+        offset: int,
+        buffer_size: int | None,
+        default_buffer_size: int,
+    ) -> None:
+        compression = check_compression(compression_type)
+        self._chunk = check_buffer_size(buffer_size, default_buffer_size)
+        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+            raise ValueError(f"offset={offset!r} must be an int >= 0 [Unit: byte]")
+        self.path = os.fspath(path)
+        self._source: ByteSource = open_source(self.path, compression)
+        # Closes the file when the reader is dropped unclosed; calling it closes it now.
+        self._finalizer = weakref.finalize(self, self._source.close)
+        self._closed = False
+
+    def _skip_to_start(self, offset: int) -> None:
+        """Moves the fresh source to ``offset``; closes the reader if that fails."""
+        if offset:
+            try:
+                skip_to(self._source, offset)
+            except BaseException:
+                self.close()
+                raise
+
+    @property
+    def offset(self) -> int:
+        """Byte offset, in the uncompressed stream, of the next element to be returned."""
+        raise NotImplementedError
+
+    def _check_open(self) -> None:
+        """Raises ``ValueError`` if the reader was closed."""
+        if self._closed:
+            raise ValueError(f"read from a closed {type(self).__name__} for {self.path}")
+
+    def close(self) -> None:
+        """Closes the file. Idempotent; reading then raises ``ValueError``."""
+        self._closed = True
+        self._finalizer()
+
+    def __enter__(self: _Reader) -> _Reader:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.path!r}, offset={self.offset})"

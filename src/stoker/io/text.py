@@ -13,18 +13,10 @@ so a line costs a list lookup, not a Python-level scan.
 from __future__ import annotations
 
 import os
-import weakref
-from types import TracebackType
 from typing import Final
 
 from stoker.errors import DataLossError
-from stoker.io._stream import (
-    ByteSource,
-    check_buffer_size,
-    check_compression,
-    open_source,
-    skip_to,
-)
+from stoker.io._stream import StreamReader
 
 __all__ = ["TextLineReader"]
 
@@ -32,7 +24,7 @@ __all__ = ["TextLineReader"]
 _DEFAULT_BUFFER_BYTES: Final = 256 << 10
 
 
-class TextLineReader:
+class TextLineReader(StreamReader):
     """Reads the lines of a text file as ``bytes``, without their line endings.
 
     Args:
@@ -71,13 +63,7 @@ class TextLineReader:
         offset: int = 0,
         buffer_size: int | None = None,
     ):
-        compression = check_compression(compression_type)
-        self._chunk = check_buffer_size(buffer_size, _DEFAULT_BUFFER_BYTES)
-        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
-            raise ValueError(f"offset={offset!r} must be an int >= 0 [Unit: byte]")
-        self.path = os.fspath(path)
-        self._source: ByteSource = open_source(self.path, compression)
-        self._finalizer = weakref.finalize(self, self._source.close)
+        super().__init__(path, compression_type, offset, buffer_size, _DEFAULT_BUFFER_BYTES)
         # The lines of the current chunk: _lines[_i:] are still to be returned. _raw holds
         # the same lines before "\r" removal (it is _lines when there was none), for offsets.
         self._lines: list[bytes] = []
@@ -90,14 +76,8 @@ class TextLineReader:
         self._carry_bytes = 0
         self._offset_cache = (0, offset)  # (line index, its offset), see `offset`
         self._eof = False
-        self._closed = False
         self._error: DataLossError | None = None
-        if offset:
-            try:
-                skip_to(self._source, offset)
-            except BaseException:
-                self.close()
-                raise
+        self._skip_to_start(offset)
 
     @property
     def offset(self) -> int:
@@ -158,31 +138,11 @@ class TextLineReader:
                 return out  # kept in self._error; the next call raises it
             raise
 
-    def close(self) -> None:
-        """Closes the file. Idempotent; reading then raises ``ValueError``."""
-        self._closed = True
-        self._finalizer()
-
-    def __enter__(self) -> TextLineReader:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def __repr__(self) -> str:
-        return f"TextLineReader({self.path!r}, offset={self.offset})"
-
     def _refill(self) -> bool:
         """Loads the lines of the next chunk (maybe none); False at the end of the file."""
         if self._error is not None:
             raise self._error
-        if self._closed:
-            raise ValueError(f"read from a closed TextLineReader for {self.path}")
+        self._check_open()
         if self._eof:
             return False
         base = self._next_base

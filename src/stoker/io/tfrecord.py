@@ -16,20 +16,30 @@ checkpoint can store ``(path, offset)`` and a new reader continues exactly there
 Reading is built around one idea: touch each byte as few times as possible, and do as little
 Python work as possible per record. The file is read in chunks of ``buffer_size`` bytes (one
 copy, from the page cache); each record is sliced straight out of the chunk into the
-``bytes`` object handed out (the second and last copy) and its CRC is computed on that
-object while it is still in the CPU cache; no other copy is made. Only a record that
-straddles two chunks is assembled from pieces. Records are parsed many per call: the data
-CRCs of a run of small records are masked and compared as one NumPy array. ``read_block``
-hands such runs out directly and is the fast path; iteration parses up to 128 records ahead
-and hands them out one by one.
+``bytes`` object handed out (the second and last copy). Only a record that straddles two
+chunks is assembled from pieces. Records are framed and checked many per call:
+
+* A run of records of one length (fixed-size records, the common case) is framed by one
+  NumPy comparison of all its headers, sliced out by ``map`` with no Python frame per
+  record, and its data CRCs are checked by a single CRC-32C call over the whole run (see
+  ``TFRecordReader._take_equal_run`` for why that is exact for any one bad record).
+* Other small records are framed by a tight ``struct`` loop; their data CRCs are computed by
+  ``map`` and masked and compared as one NumPy array.
+* Big records (over 2 kB) have each CRC computed right after the copy, while it is in cache.
+
+``read_block`` hands such runs out directly. Iteration parses a run ahead and hands its
+records out through ``itertools.chain``, so a record costs no Python call either; a bad
+record is still reported only after every record before it was delivered.
 """
 
 from __future__ import annotations
 
+import itertools
+import operator
 import os
 import struct
-import weakref
 import zlib
+from collections.abc import Iterator
 from types import TracebackType
 from typing import Final, Union
 
@@ -40,12 +50,9 @@ from stoker.errors import DataLossError
 from stoker.io._stream import (
     GZIP_WBITS,
     ZLIB_WBITS,
-    ByteSource,
+    StreamReader,
     _PlainSource,
-    check_buffer_size,
     check_compression,
-    open_source,
-    skip_to,
 )
 
 __all__ = ["TFRecordReader", "TFRecordWriter", "masked_crc32c"]
@@ -78,9 +85,20 @@ _MIN_BULK_RECORDS: Final = 64
 # the whole run was copied, when big records have left the L1/L2 cache (measured: 10 kB
 # records ran ~20% slower in bulk, 100 B records ~35% faster).
 _MAX_BULK_RECORD_BYTES: Final = 2048
-# __next__ parses this many records ahead (at most one buffer's worth), so that small
-# records get the bulk CRC check too.
-_ITER_BLOCK_RECORDS: Final = 128
+# Iteration parses up to this many records ahead (at most one buffer's worth), so that
+# small records get the bulk framing and CRC check too.
+_ITER_BLOCK_RECORDS: Final = 4096
+# A run of at least this many records of one length is framed with NumPy and its data CRCs
+# are checked with one CRC-32C call over the whole run (see _take_equal_run); shorter runs
+# go record by record, where NumPy's fixed cost (~10 calls) would not pay off.
+_MIN_EQUAL_RUN: Final = 32
+# A buffer that holds fewer than _MIN_EQUAL_RUN records of the size just read grows to this
+# (records of 8-64 kB): measured with 10 kB records, 1 MiB chunks ran ~20% faster than
+# 256 KiB ones, as the bulk path's fixed cost spreads over ~100 records instead of ~25.
+_RUN_BUFFER_BYTES: Final = 1 << 20
+# _take_equal_run caches one table per record length it has seen; a file of many distinct
+# lengths clears it now and then instead of growing it.
+_MAX_RUN_TABLES: Final = 64
 
 _FIX = "the file is damaged — regenerate it, or skip bad files with ignore_errors()"
 
@@ -179,7 +197,7 @@ class TFRecordWriter:
         self.close()
 
 
-class TFRecordReader:
+class TFRecordReader(StreamReader):
     """Reads the records of a TFRecord file, checking their CRCs.
 
     Iterating yields each record as ``bytes``. ``read_block(n)`` returns up to ``n`` records
@@ -212,6 +230,10 @@ class TFRecordReader:
             The message names the file and the offset of the bad record. Every record before
             the bad one is returned first. After the error the reader keeps raising it.
 
+    ``iter(reader)`` returns a C-level chain over the records parsed ahead (no Python call
+    per record) that advances this reader; ``next(reader)``, ``read_block`` and iteration
+    can be mixed, and ``offset`` is exact between any two of them.
+
     The reader is not thread-safe; one thread should use it at a time.
 
     Example::
@@ -229,13 +251,7 @@ class TFRecordReader:
         check_crc: bool = True,
         buffer_size: int | None = None,
     ):
-        compression = check_compression(compression_type)
-        self._chunk = check_buffer_size(buffer_size, _DEFAULT_BUFFER_BYTES)
-        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
-            raise ValueError(f"offset={offset!r} must be an int >= 0 [Unit: byte]")
-        self.path = os.fspath(path)
-        self._source: ByteSource = open_source(self.path, compression)
-        self._finalizer = weakref.finalize(self, self._source.close)
+        super().__init__(path, compression_type, offset, buffer_size, _DEFAULT_BUFFER_BYTES)
         self._check = bool(check_crc)
         # The stream from self._base on is in self._buf; the next record starts at _pos.
         self._base = offset
@@ -243,48 +259,61 @@ class TFRecordReader:
         self._pos = 0
         self._end = 0
         self._eof = False
-        self._closed = False
         self._error: DataLossError | None = None
         self._valid_headers: set[tuple[int, int]] = set()
         self._bulk_check = True  # check CRCs in bulk? (small records; the first run tells)
-        # Records parsed ahead for __next__: _block[_i:_n] are still to be returned.
+        # Records parsed ahead of the caller: what `_ahead` has not handed out yet of
+        # `_block`. Both iteration (through a C-level chain) and __next__ take from the same
+        # list iterator, so they can be mixed and `offset` stays exact (length_hint).
         self._block: list[bytes] = []
-        self._i = 0
-        self._n = 0
-        if offset:
-            try:
-                skip_to(self._source, offset)
-            except BaseException:
-                self.close()
-                raise
+        self._ahead: Iterator[bytes] = iter(self._block)
+        # Record length -> (12 header bytes, std CRC-32C of 0, 1, 2, ... valid frames).
+        self._run_tables: dict[int, tuple[bytes, list[int]]] = {}
+        self._skip_to_start(offset)
 
     @property
     def offset(self) -> int:
         """Byte offset, in the uncompressed stream, of the next record to be returned."""
         parsed = self._base + self._pos  # just past the last record parsed
-        i, n = self._i, self._n
-        if i == n:
+        left = operator.length_hint(self._ahead)
+        if not left:
             return parsed
-        # Records parsed but not yet returned by __next__ are still ahead of the reader.
-        return parsed - sum(map(len, self._block[i:])) - (n - i) * _FRAME_BYTES
+        # Records parsed but not yet returned are still ahead of the reader.
+        block = self._block
+        return parsed - sum(map(len, block[len(block) - left :])) - left * _FRAME_BYTES
 
-    def __iter__(self) -> TFRecordReader:
-        return self
+    def __iter__(self) -> Iterator[bytes]:
+        # A chain over the parsed blocks: handing out a record costs no Python frame.
+        return itertools.chain.from_iterable(iter(self._next_block, None))
 
     def __next__(self) -> bytes:
-        # Records come from a small block parsed (and CRC-checked) in one go by _take, so
-        # the per-record cost here is a list lookup.
-        i = self._i
-        if i < self._n:
-            self._i = i + 1
-            return self._block[i]
+        record = next(self._ahead, None)
+        if record is not None:
+            return record
         block = self._take(_ITER_BLOCK_RECORDS, one_run=True)
         if not block:
             raise StopIteration
+        self._set_block(block)
+        return next(self._ahead)
+
+    def _next_block(self) -> Iterator[bytes] | None:
+        """Feeds ``__iter__``'s chain: the records parsed ahead, None at the end."""
+        if not operator.length_hint(self._ahead):
+            try:
+                block = self._take(_ITER_BLOCK_RECORDS, one_run=True)
+            except Exception:
+                # The chain forgets its source once that raises; hand it an iterator that
+                # raises instead (and keeps raising: the error is sticky), so iteration
+                # never turns an error into a quiet end.
+                return iter(self.__next__, None)
+            if not block:
+                return None
+            self._set_block(block)
+        return self._ahead
+
+    def _set_block(self, block: list[bytes]) -> None:
         self._block = block
-        self._n = len(block)
-        self._i = 1
-        return block[0]
+        self._ahead = iter(block)
 
     def read_block(self, max_records: int) -> list[bytes]:
         """Returns the next ``max_records`` records, fewer at the end, ``[]`` when done.
@@ -296,12 +325,10 @@ class TFRecordReader:
         """
         if isinstance(max_records, bool) or not isinstance(max_records, int) or max_records < 1:
             raise ValueError(f"max_records={max_records!r} must be an int >= 1")
-        i, n = self._i, self._n
-        if i == n:
+        if not operator.length_hint(self._ahead):
             return self._take(max_records)
-        # First what __next__ has parsed already.
-        out = self._block[i : i + max_records]
-        self._i = i + len(out)
+        # First what iteration has parsed already.
+        out = list(itertools.islice(self._ahead, max_records))
         if len(out) < max_records:
             try:
                 out += self._take(max_records - len(out))
@@ -322,6 +349,8 @@ class TFRecordReader:
         try:
             while True:
                 want = max_records - len(out)
+                if want >= _MIN_EQUAL_RUN:
+                    want -= self._take_equal_run(out, want)
                 buf = self._buf
                 pos = first = self._pos
                 end = self._end
@@ -377,6 +406,90 @@ class TFRecordReader:
                 return out  # the error is kept in self._error and raised by the next call
             raise
 
+    def _take_equal_run(self, out: list[bytes], want: int) -> int:
+        """Appends up to ``want`` records from the buffer if they start a run of records of
+        one length (the common case of fixed-size records); returns how many.
+
+        Framing is one NumPy comparison of every header of the run against the first; the
+        records are sliced out by ``map`` (no Python frame per record). With CRC checks on,
+        records over 2 kB get one CRC call each (by ``map``, compared as one NumPy array);
+        for smaller ones the data CRCs of the whole run are verified by a single call: the run is
+        copied with each footer replaced by the plain (unmasked) CRC it claims, and the
+        CRC-32C of ``header + data + crc32c(data)`` frames does not depend on the data (CRC
+        linearity), so a run of ``n`` valid frames has one known CRC, computed once per
+        record length from a synthetic run. One bad record always changes it (an error
+        confined to one frame cannot cancel); several bad records in one run could cancel
+        only with odds of about 2**-32, the same odds by which a damaged record passes its
+        own CRC-32C. On a mismatch nothing is taken here: the record-by-record path below
+        then checks each record and reports the bad one exactly.
+        """
+        buf = self._buf
+        pos = self._pos
+        end = self._end
+        if pos + _HEADER_BYTES > end:
+            return 0
+        length: int = _U64.unpack_from(buf, pos)[0]
+        size = length + _FRAME_BYTES
+        n = min(want, (end - pos) // size)
+        if (
+            n < _MIN_EQUAL_RUN
+            or buf[pos : pos + _HEADER_BYTES] != buf[pos + size : pos + size + _HEADER_BYTES]
+        ):
+            return 0
+        check = self._check
+        if check:
+            header = _HEADER.unpack_from(buf, pos)
+            if header not in self._valid_headers and not self._header_ok(header, buf, pos):
+                return 0  # the record-by-record path reports the bad length CRC
+        # Every header of the run (length and its CRC, 12 bytes) equal to the first one?
+        headers = np.ndarray((n,), "V12", buf, pos, (size,))
+        differ = np.flatnonzero(headers != headers[0])
+        if differ.size:
+            n = int(differ[0])
+            if n < _MIN_EQUAL_RUN:
+                return 0
+        stop = pos + n * size
+        first = pos + _HEADER_BYTES
+        records: Iterator[bytes] = map(
+            buf.__getitem__,
+            map(slice, range(first, stop, size), range(first + length, stop, size)),
+        )
+        if check and length <= _MAX_BULK_RECORD_BYTES:
+            frames = bytearray(memoryview(buf)[pos:stop])
+            footers = np.ndarray((n,), "<u4", frames, _HEADER_BYTES + length, (size,))
+            footers -= np.uint32(_MASK_DELTA)  # unmask in place: rotate right by 17
+            footers[:] = (footers >> np.uint32(17)) | (footers << np.uint32(15))
+            if crc32c.crc32c(frames) != self._valid_run_crc(buf, pos, length, n):
+                return 0
+        elif check:
+            # Bigger records: copying the run would cost more than a CRC call per record
+            # (~0.13 us of call overhead, the copy of 2 kB as much), so one call each, by map.
+            taken = list(records)
+            crcs = np.fromiter(map(crc32c.crc32c, taken), np.uint32, n)
+            stored = np.ndarray((n,), "<u4", buf, first + length, (size,))
+            masked = ((crcs >> 15) | (crcs << 17)) + np.uint32(_MASK_DELTA)
+            if not np.array_equal(masked, stored):
+                return 0
+            records = iter(taken)
+        out += records
+        self._pos = stop
+        return n
+
+    def _valid_run_crc(self, buf: bytes, pos: int, length: int, n: int) -> int:
+        """CRC-32C of ``n`` valid frames of ``length``-byte records, footers unmasked."""
+        table = self._run_tables.get(length)
+        if table is None:
+            if len(self._run_tables) >= _MAX_RUN_TABLES:
+                self._run_tables.clear()
+            data = bytes(length)  # any data gives the same run CRC; zeros will do
+            frame = bytes(buf[pos : pos + _HEADER_BYTES]) + data + _U32.pack(crc32c.crc32c(data))
+            table = (frame, [0])
+            self._run_tables[length] = table
+        frame, crcs = table
+        while len(crcs) <= n:
+            crcs.append(crc32c.crc32c(frame, crcs[-1]))
+        return crcs[n]
+
     def _verify_run(self, out: list[bytes], done: int, first: int) -> None:
         """Checks the data CRCs of ``out[done:]``, sliced from the buffer from ``first`` on.
 
@@ -421,25 +534,10 @@ class TFRecordReader:
     def close(self) -> None:
         """Closes the file. Idempotent; iteration then raises ``ValueError``."""
         self._base = self.offset
-        self._closed = True
         self._buf = b""
-        self._block = []
-        self._pos = self._end = self._i = self._n = 0
-        self._finalizer()
-
-    def __enter__(self) -> TFRecordReader:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def __repr__(self) -> str:
-        return f"TFRecordReader({self.path!r}, offset={self.offset})"
+        self._block.clear()  # ends the iterator that iteration's chain may still hold
+        self._pos = self._end = 0
+        super().close()
 
     # -- slow path -------------------------------------------------------------------------
 
@@ -448,8 +546,7 @@ class TFRecordReader:
         record that straddles the chunk boundary to ``out``. False at the end."""
         if self._error is not None:
             raise self._error
-        if self._closed:
-            raise ValueError(f"read from a closed TFRecordReader for {self.path}")
+        self._check_open()
         if self._eof:
             self._finalizer()  # done: release the file early
             return False
@@ -507,6 +604,8 @@ class TFRecordReader:
         # Records bigger than the buffer: grow it so the next ones take the fast path.
         if total > self._chunk // 4 and self._chunk < _MAX_ADAPTIVE_BUFFER_BYTES:
             self._chunk = min(4 * total, _MAX_ADAPTIVE_BUFFER_BYTES)
+        elif total > self._chunk // _MIN_EQUAL_RUN and self._chunk < _RUN_BUFFER_BYTES:
+            self._chunk = _RUN_BUFFER_BYTES  # room for a run of them
         # The next chunk is loaded by the next call, so an error there cannot lose `data`.
         self._set_buffer(total, b"")
         return data

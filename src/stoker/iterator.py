@@ -193,7 +193,7 @@ class DatasetIterator(Iterator[Any]):
     def stats(self, recorder: Recorder) -> None:
         # Parallel stages assign ``self.stats = stats_for(...)``: their counts go to this
         # node's own recorder when it has one (attribute access goes through the getter).
-        if not self.recorder.enabled:
+        if not getattr(self, "recorder", _stats.NO_STATS).enabled:
             self.recorder = recorder
         self.__dict__.pop("_stats_method", None)
 

@@ -320,8 +320,9 @@ def _counting_class(cls: type[DatasetIterator]) -> type[DatasetIterator]:
 
     Every element is counted. The first ``stoker.stats.EXACT_CALLS`` (256) calls are timed,
     then one call in about 16 (at random intervals, so a periodic pattern such as a batch
-    boundary cannot alias with it); a timed call also looks at the element's size. See
-    :class:`stoker.stats.StageStats`.
+    boundary cannot alias with it), and while a node times a call its inputs time theirs,
+    so its own time is measured, not the difference of two estimates. A timed call also
+    looks at the element's size. See :meth:`stoker.stats.StageStats.timed_call`.
     """
     if getattr(cls, "_is_counting_class", False):
         return cls
@@ -334,14 +335,7 @@ def _counting_class(cls: type[DatasetIterator]) -> type[DatasetIterator]:
             x = base(self)
             rec.elements = n + 1
             return x
-        t0 = _perf()
-        try:
-            x = base(self)
-        except BaseException:
-            rec.timed_end(t0, _perf())
-            raise
-        rec.timed(x, t0, _perf())
-        return x
+        return rec.timed_call(base, self, n)
 
     return type(
         cls.__name__, (cls,), {**_names(cls), "__next__": __next__, "_is_counting_class": True}
@@ -380,43 +374,23 @@ def _root_class(cls: type[DatasetIterator], timed: bool, progress: bool) -> type
         finally:
             lock.release()
 
-    # The root is timed on every call here, so it skips its counting wrapper and counts
-    # its elements itself (one Python frame less per element).
-    op_next: Any = None
-    if getattr(cls, "_is_counting_class", False):
-        op_next = cls.__mro__[1].__next__  # type: ignore[attr-defined]
-
     def __next__(self: DatasetIterator) -> Any:
         lock = self._root_lock
         lock.acquire()
         try:
             if type(self) is not klass:
                 raise StopIteration
-            rec: Any = self.recorder
             t0 = _perf()
             try:
-                x = op_next(self) if op_next is not None else base_next(self)
-            except BaseException:
+                return base_next(self)
+            finally:
                 t1 = _perf()
-                if op_next is not None:
-                    rec.timed_end(t0, t1)
-                rec.consumer_calls += 1
+                rec: Any = self.recorder
+                calls = rec.consumer_calls
+                rec.consumer_calls = calls + 1
                 rec.consumer_s += t1 - t0
-                rec.consumer_wait(t0, t1)
-                raise
-            t1 = _perf()
-            calls = rec.consumer_calls
-            rec.consumer_calls = calls + 1
-            rec.consumer_s += t1 - t0
-            if op_next is not None:
-                n = rec.elements
-                if n < rec.next_sample and calls and not _tracing:
-                    rec.elements = n + 1
-                else:
-                    rec.timed(x, t0, t1)
-            if not calls or _tracing:
-                rec.consumer_wait(t0, t1)
-            return x
+                if not calls or _tracing:
+                    rec.consumer_wait(t0, t1)
         finally:
             lock.release()
 

@@ -97,6 +97,7 @@ class StageStats:
 
     __slots__ = (
         "_lock",
+        "acc",
         "busy_s",
         "byte_samples",
         "children",
@@ -105,10 +106,15 @@ class StageStats:
         "elements",
         "exact_s",
         "first_t",
+        "forcer",
         "info",
         "label",
         "next_sample",
         "node",
+        "own_exact_s",
+        "own_next",
+        "own_sampled_s",
+        "own_samples",
         "reported",
         "sample_bytes",
         "sampled_s",
@@ -130,6 +136,14 @@ class StageStats:
         self.node: weakref.ref[Any] | None = None
         self.elements = 0
         self.next_sample = 0
+        self.own_next = EXACT_CALLS + _INTERVALS[0]
+        #: Set by the consumer's node while it takes an own sample (see timed_call).
+        self.forcer: StageStats | None = None
+        #: Time this node's inputs spent in calls it made them time.
+        self.acc = 0.0
+        self.own_exact_s = 0.0
+        self.own_sampled_s = 0.0
+        self.own_samples = 0
         self.exact_s = 0.0
         self.sampled_s = 0.0
         self.samples = 0
@@ -163,30 +177,78 @@ class StageStats:
 
     # -- written by the node's base class ------------------------------------------------
 
-    def timed(self, element: Any, t0: float, t1: float) -> None:
-        """A timed ``next()`` returned ``element``; pick the next call to time."""
-        n = self.elements
+    def timed_call(self, base: Any, node: Any, n: int) -> Any:
+        """Run ``base(node)`` (the node's own ``__next__``) timed; ``n`` elements so far.
+
+        A call is an *own sample* in the first :data:`EXACT_CALLS` and then at random
+        intervals: it makes the inputs pulled in this thread time their calls and report
+        their time here, so the node's own time (its call minus its inputs') is measured
+        within the same call. A call made while the consumer (a node's parent) is taking
+        an own sample is timed for it and counts toward this node's total time only.
+        """
+        forcer = self.forcer
+        own = n < EXACT_CALLS or n >= self.own_next or tracer is not None
+        kids: list[StageStats] = []
+        acc0 = 0.0
+        if own:
+            if self.thread is not None:
+                kids = [c for c in self.children if c.thread == self.thread]
+                for c in kids:
+                    c.forcer = self
+                    c.next_sample = -1
+            acc0 = self.acc
+        t0 = time.perf_counter()
+        try:
+            x = base(node)
+        except BaseException:
+            t1 = time.perf_counter()
+            self._done(kids, forcer, t0, t1)
+            dt = t1 - t0
+            self.exact_s += dt
+            if own:
+                self.own_exact_s += max(0.0, dt - (self.acc - acc0))
+            self._reschedule(n)
+            raise
+        t1 = time.perf_counter()
+        self._done(kids, forcer, t0, t1)
+        dt = t1 - t0
         self.elements = n + 1
         if self.first_t is None:
             self.first_t = t0
             self.thread = threading.get_ident()
         if n < EXACT_CALLS:
-            self.exact_s += t1 - t0
-            self.next_sample = n + 1
+            self.exact_s += dt
+            self.own_exact_s += max(0.0, dt - (self.acc - acc0))
         else:
-            self.sampled_s += t1 - t0
+            self.sampled_s += dt
             self.samples += 1
-            self.next_sample = n + 1 + _INTERVALS[self.samples & 255]
-        self.sample_bytes += nbytes(element)
+            if own:
+                self.own_sampled_s += max(0.0, dt - (self.acc - acc0))
+                self.own_samples += 1
+                self.own_next = n + 1 + _INTERVALS[self.own_samples & 255]
+        self.sample_bytes += nbytes(x)
         self.byte_samples += 1
+        self._reschedule(n + 1)
+        return x
+
+    def _done(
+        self, kids: list[StageStats], forcer: StageStats | None, t0: float, t1: float
+    ) -> None:
+        for c in kids:
+            c.forcer = None
+            c._reschedule(c.elements)
+        if forcer is not None:
+            forcer.acc += t1 - t0
         if tracer is not None:
             tracer.stage(self, t0, t1)
 
-    def timed_end(self, t0: float, t1: float) -> None:
-        """A timed ``next()`` raised (the end, or an error)."""
-        self.exact_s += t1 - t0
-        if tracer is not None:
-            tracer.stage(self, t0, t1)
+    def _reschedule(self, n: int) -> None:
+        if self.forcer is not None:
+            self.next_sample = -1
+        elif n < EXACT_CALLS:
+            self.next_sample = n
+        else:
+            self.next_sample = self.own_next
 
     def consumer_wait(self, t0: float, t1: float) -> None:
         """The root's first ``next()`` (or any, while tracing) ran from ``t0`` to ``t1``.
@@ -209,6 +271,15 @@ class StageStats:
         # A parallel stage's calls are mostly instant with a few long waits (a sample can
         # miss them); the waits it reports itself were spent inside next() too.
         return max(estimate, self.wait_s)
+
+    @property
+    def own_s(self) -> float:
+        """Seconds inside this node's ``next()`` minus its inputs' (estimated)."""
+        own = self.own_exact_s
+        if self.own_samples:
+            extra = max(0, self.elements - EXACT_CALLS)
+            own += self.own_sampled_s / self.own_samples * extra
+        return own
 
     @property
     def bytes(self) -> int:

@@ -282,6 +282,7 @@ class DatasetIterator(Iterator[Any]):
         children = cast("list[Any]", mine.children)  # type: ignore[attr-defined]
         if new.recorder not in children:
             children.append(new.recorder)
+        mine.sync_kids = None  # type: ignore[attr-defined]
 
     def __enter__(self) -> DatasetIterator:
         return self
@@ -305,6 +306,7 @@ def _adopt_recorders(new: DatasetIterator, old: DatasetIterator) -> None:
         for n, o in zip(new._inputs, old._inputs, strict=True):
             _adopt_recorders(n, o)
     rec.children = [n.recorder for n in new._inputs if n.recorder.enabled]
+    rec.sync_kids = None
 
 
 # -- counting and the root lock --------------------------------------------------------------
@@ -319,7 +321,7 @@ def _counting_class(cls: type[DatasetIterator]) -> type[DatasetIterator]:
     """``cls`` with a ``__next__`` that counts elements and samples the time spent inside.
 
     Every element is counted. The first ``stoker.stats.EXACT_CALLS`` (256) calls are timed,
-    then one call in about 16 (at random intervals, so a periodic pattern such as a batch
+    then one call in about 32 (at random intervals, so a periodic pattern such as a batch
     boundary cannot alias with it), and while a node times a call its inputs time theirs,
     so its own time is measured, not the difference of two estimates. A timed call also
     looks at the element's size. See :meth:`stoker.stats.StageStats.timed_call`.

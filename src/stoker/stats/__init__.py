@@ -78,8 +78,9 @@ class Recorder(Protocol):
     def snapshot(self) -> dict[str, Any]: ...
 
 
-# Intervals between timed calls: random in 1..31 (mean 16), fixed so runs are comparable.
-_INTERVALS = [random.Random(0x5704E7).randint(1, 31) for _ in range(256)]
+# Intervals between own samples: random in 1..63 (mean 32), fixed so runs are comparable.
+# (A node also times the calls its consumer makes it time, about as many again.)
+_INTERVALS = [random.Random(0x5704E7).randint(1, 63) for _ in range(256)]
 #: The first calls of every node are all timed: short runs (and the start, where workers
 #: spin up) are measured exactly, and later calls are sampled.
 EXACT_CALLS = 256
@@ -89,7 +90,7 @@ class StageStats:
     """Counters of one stage.
 
     The node's base class counts every element, times its first :data:`EXACT_CALLS` calls
-    and then one call in about 16 (at random intervals); :attr:`time_s` extrapolates.
+    and then one call in about 32 (at random intervals); :attr:`time_s` extrapolates.
     These fields are written by the one thread pulling the node at a time (a node is never
     pulled by two threads at once, and the root is behind a lock), without a lock.
     ``add``, ``add_wait`` and ``set_info`` take a lock and may be called from any thread.
@@ -120,6 +121,7 @@ class StageStats:
         "sampled_s",
         "samples",
         "stage",
+        "sync_kids",
         "thread",
         "wait_s",
     )
@@ -144,6 +146,7 @@ class StageStats:
         self.own_exact_s = 0.0
         self.own_sampled_s = 0.0
         self.own_samples = 0
+        self.sync_kids: list[StageStats] | None = None
         self.exact_s = 0.0
         self.sampled_s = 0.0
         self.samples = 0
@@ -191,11 +194,10 @@ class StageStats:
         kids: list[StageStats] = []
         acc0 = 0.0
         if own:
-            if self.thread is not None:
-                kids = [c for c in self.children if c.thread == self.thread]
-                for c in kids:
-                    c.forcer = self
-                    c.next_sample = -1
+            kids = self.sync_kids if self.sync_kids is not None else self._sync_kids()
+            for c in kids:
+                c.forcer = self
+                c.next_sample = -1
             acc0 = self.acc
         t0 = time.perf_counter()
         try:
@@ -230,6 +232,15 @@ class StageStats:
         self.byte_samples += 1
         self._reschedule(n + 1)
         return x
+
+    def _sync_kids(self) -> list[StageStats]:
+        """The inputs pulled in this node's thread (cached once every thread is known)."""
+        if self.thread is None:
+            return []
+        kids = [c for c in self.children if c.thread == self.thread]
+        if all(c.thread is not None for c in self.children):
+            self.sync_kids = kids
+        return kids
 
     def _done(
         self, kids: list[StageStats], forcer: StageStats | None, t0: float, t1: float

@@ -193,7 +193,7 @@ class DatasetIterator(Iterator[Any]):
     def stats(self, recorder: Recorder) -> None:
         # Parallel stages assign ``self.stats = stats_for(...)``: their counts go to this
         # node's own recorder when it has one (attribute access goes through the getter).
-        if not self.recorder.enabled:
+        if not getattr(self, "recorder", _stats.NO_STATS).enabled:
             self.recorder = recorder
         self.__dict__.pop("_stats_method", None)
 
@@ -282,6 +282,7 @@ class DatasetIterator(Iterator[Any]):
         children = cast("list[Any]", mine.children)  # type: ignore[attr-defined]
         if new.recorder not in children:
             children.append(new.recorder)
+        mine.sync_kids = None  # type: ignore[attr-defined]
 
     def __enter__(self) -> DatasetIterator:
         return self
@@ -305,6 +306,7 @@ def _adopt_recorders(new: DatasetIterator, old: DatasetIterator) -> None:
         for n, o in zip(new._inputs, old._inputs, strict=True):
             _adopt_recorders(n, o)
     rec.children = [n.recorder for n in new._inputs if n.recorder.enabled]
+    rec.sync_kids = None
 
 
 # -- counting and the root lock --------------------------------------------------------------
@@ -319,9 +321,10 @@ def _counting_class(cls: type[DatasetIterator]) -> type[DatasetIterator]:
     """``cls`` with a ``__next__`` that counts elements and samples the time spent inside.
 
     Every element is counted. The first ``stoker.stats.EXACT_CALLS`` (256) calls are timed,
-    then one call in about 16 (at random intervals, so a periodic pattern such as a batch
-    boundary cannot alias with it); a timed call also looks at the element's size. See
-    :class:`stoker.stats.StageStats`.
+    then one call in about 32 (at random intervals, so a periodic pattern such as a batch
+    boundary cannot alias with it), and while a node times a call its inputs time theirs,
+    so its own time is measured, not the difference of two estimates. A timed call also
+    looks at the element's size. See :meth:`stoker.stats.StageStats.timed_call`.
     """
     if getattr(cls, "_is_counting_class", False):
         return cls
@@ -334,14 +337,7 @@ def _counting_class(cls: type[DatasetIterator]) -> type[DatasetIterator]:
             x = base(self)
             rec.elements = n + 1
             return x
-        t0 = _perf()
-        try:
-            x = base(self)
-        except BaseException:
-            rec.timed_end(t0, _perf())
-            raise
-        rec.timed(x, t0, _perf())
-        return x
+        return rec.timed_call(base, self, n)
 
     return type(
         cls.__name__, (cls,), {**_names(cls), "__next__": __next__, "_is_counting_class": True}
@@ -380,43 +376,23 @@ def _root_class(cls: type[DatasetIterator], timed: bool, progress: bool) -> type
         finally:
             lock.release()
 
-    # The root is timed on every call here, so it skips its counting wrapper and counts
-    # its elements itself (one Python frame less per element).
-    op_next: Any = None
-    if getattr(cls, "_is_counting_class", False):
-        op_next = cls.__mro__[1].__next__  # type: ignore[attr-defined]
-
     def __next__(self: DatasetIterator) -> Any:
         lock = self._root_lock
         lock.acquire()
         try:
             if type(self) is not klass:
                 raise StopIteration
-            rec: Any = self.recorder
             t0 = _perf()
             try:
-                x = op_next(self) if op_next is not None else base_next(self)
-            except BaseException:
+                return base_next(self)
+            finally:
                 t1 = _perf()
-                if op_next is not None:
-                    rec.timed_end(t0, t1)
-                rec.consumer_calls += 1
+                rec: Any = self.recorder
+                calls = rec.consumer_calls
+                rec.consumer_calls = calls + 1
                 rec.consumer_s += t1 - t0
-                rec.consumer_wait(t0, t1)
-                raise
-            t1 = _perf()
-            calls = rec.consumer_calls
-            rec.consumer_calls = calls + 1
-            rec.consumer_s += t1 - t0
-            if op_next is not None:
-                n = rec.elements
-                if n < rec.next_sample and calls and not _tracing:
-                    rec.elements = n + 1
-                else:
-                    rec.timed(x, t0, t1)
-            if not calls or _tracing:
-                rec.consumer_wait(t0, t1)
-            return x
+                if not calls or _tracing:
+                    rec.consumer_wait(t0, t1)
         finally:
             lock.release()
 

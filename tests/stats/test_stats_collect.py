@@ -138,7 +138,7 @@ def test_sampled_time_estimates_the_real_time() -> None:
     wall = time.perf_counter() - start
     root = it.recorder  # the consumer's calls: every one timed
     assert root.time_s == pytest.approx(wall, rel=0.1)
-    # map is below: beyond its first 256 calls only ~1 in 16 is timed, and extrapolated.
+    # map is below: beyond its first 256 calls only some are timed, and extrapolated.
     (mapped,) = root.children
     assert mapped.samples > 50
     assert 0.5 * root.time_s < mapped.time_s < 2 * root.time_s

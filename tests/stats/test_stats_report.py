@@ -148,3 +148,28 @@ def test_a_failing_stage_info_does_not_break_the_report(monkeypatch: pytest.Monk
 
     monkeypatch.setattr(type(it), "stage_info", broken, raising=False)
     assert [s.name for s in it.stats().stages] == ["prefetch", "range"]
+
+
+def test_own_time_is_measured_within_the_call_under_a_parallel_input() -> None:
+    # zip/shuffle above a parallel interleave: their calls are mostly instant with a few
+    # long waits on the interleave's workers; the waits belong to the interleave.
+    def shard(i: Any) -> Dataset:
+        return Dataset.range(200).map(_burn_small)
+
+    ds = (
+        Dataset.zip(
+            Dataset.range(16).interleave(shard, cycle_length=2, num_parallel_calls=2),
+            Dataset.range(10**6),
+        )
+        .shuffle(50, seed=0)
+        .batch(16)
+    )
+    it = iter(ds)
+    for _ in it:
+        pass
+    report = it.stats()
+    assert report.bottleneck == "interleave(shard)", str(report)
+
+
+def _burn_small(x: Any) -> Any:
+    return _burn(x, 0.0005)

@@ -78,8 +78,9 @@ class Recorder(Protocol):
     def snapshot(self) -> dict[str, Any]: ...
 
 
-# Intervals between timed calls: random in 1..31 (mean 16), fixed so runs are comparable.
-_INTERVALS = [random.Random(0x5704E7).randint(1, 31) for _ in range(256)]
+# Intervals between own samples: random in 1..63 (mean 32), fixed so runs are comparable.
+# (A node also times the calls its consumer makes it time, about as many again.)
+_INTERVALS = [random.Random(0x5704E7).randint(1, 63) for _ in range(256)]
 #: The first calls of every node are all timed: short runs (and the start, where workers
 #: spin up) are measured exactly, and later calls are sampled.
 EXACT_CALLS = 256
@@ -89,7 +90,7 @@ class StageStats:
     """Counters of one stage.
 
     The node's base class counts every element, times its first :data:`EXACT_CALLS` calls
-    and then one call in about 16 (at random intervals); :attr:`time_s` extrapolates.
+    and then one call in about 32 (at random intervals); :attr:`time_s` extrapolates.
     These fields are written by the one thread pulling the node at a time (a node is never
     pulled by two threads at once, and the root is behind a lock), without a lock.
     ``add``, ``add_wait`` and ``set_info`` take a lock and may be called from any thread.
@@ -97,6 +98,7 @@ class StageStats:
 
     __slots__ = (
         "_lock",
+        "acc",
         "busy_s",
         "byte_samples",
         "children",
@@ -105,15 +107,21 @@ class StageStats:
         "elements",
         "exact_s",
         "first_t",
+        "forcer",
         "info",
         "label",
         "next_sample",
         "node",
+        "own_exact_s",
+        "own_next",
+        "own_sampled_s",
+        "own_samples",
         "reported",
         "sample_bytes",
         "sampled_s",
         "samples",
         "stage",
+        "sync_kids",
         "thread",
         "wait_s",
     )
@@ -130,6 +138,15 @@ class StageStats:
         self.node: weakref.ref[Any] | None = None
         self.elements = 0
         self.next_sample = 0
+        self.own_next = EXACT_CALLS + _INTERVALS[0]
+        #: Set by the consumer's node while it takes an own sample (see timed_call).
+        self.forcer: StageStats | None = None
+        #: Time this node's inputs spent in calls it made them time.
+        self.acc = 0.0
+        self.own_exact_s = 0.0
+        self.own_sampled_s = 0.0
+        self.own_samples = 0
+        self.sync_kids: list[StageStats] | None = None
         self.exact_s = 0.0
         self.sampled_s = 0.0
         self.samples = 0
@@ -163,30 +180,86 @@ class StageStats:
 
     # -- written by the node's base class ------------------------------------------------
 
-    def timed(self, element: Any, t0: float, t1: float) -> None:
-        """A timed ``next()`` returned ``element``; pick the next call to time."""
-        n = self.elements
+    def timed_call(self, base: Any, node: Any, n: int) -> Any:
+        """Run ``base(node)`` (the node's own ``__next__``) timed; ``n`` elements so far.
+
+        A call is an *own sample* in the first :data:`EXACT_CALLS` and then at random
+        intervals: it makes the inputs pulled in this thread time their calls and report
+        their time here, so the node's own time (its call minus its inputs') is measured
+        within the same call. A call made while the consumer (a node's parent) is taking
+        an own sample is timed for it and counts toward this node's total time only.
+        """
+        forcer = self.forcer
+        own = n < EXACT_CALLS or n >= self.own_next or tracer is not None
+        kids: list[StageStats] = []
+        acc0 = 0.0
+        if own:
+            kids = self.sync_kids if self.sync_kids is not None else self._sync_kids()
+            for c in kids:
+                c.forcer = self
+                c.next_sample = -1
+            acc0 = self.acc
+        t0 = time.perf_counter()
+        try:
+            x = base(node)
+        except BaseException:
+            t1 = time.perf_counter()
+            self._done(kids, forcer, t0, t1)
+            dt = t1 - t0
+            self.exact_s += dt
+            if own:
+                self.own_exact_s += max(0.0, dt - (self.acc - acc0))
+            self._reschedule(n)
+            raise
+        t1 = time.perf_counter()
+        self._done(kids, forcer, t0, t1)
+        dt = t1 - t0
         self.elements = n + 1
         if self.first_t is None:
             self.first_t = t0
             self.thread = threading.get_ident()
         if n < EXACT_CALLS:
-            self.exact_s += t1 - t0
-            self.next_sample = n + 1
+            self.exact_s += dt
+            self.own_exact_s += max(0.0, dt - (self.acc - acc0))
         else:
-            self.sampled_s += t1 - t0
+            self.sampled_s += dt
             self.samples += 1
-            self.next_sample = n + 1 + _INTERVALS[self.samples & 255]
-        self.sample_bytes += nbytes(element)
+            if own:
+                self.own_sampled_s += max(0.0, dt - (self.acc - acc0))
+                self.own_samples += 1
+                self.own_next = n + 1 + _INTERVALS[self.own_samples & 255]
+        self.sample_bytes += nbytes(x)
         self.byte_samples += 1
+        self._reschedule(n + 1)
+        return x
+
+    def _sync_kids(self) -> list[StageStats]:
+        """The inputs pulled in this node's thread (cached once every thread is known)."""
+        if self.thread is None:
+            return []
+        kids = [c for c in self.children if c.thread == self.thread]
+        if all(c.thread is not None for c in self.children):
+            self.sync_kids = kids
+        return kids
+
+    def _done(
+        self, kids: list[StageStats], forcer: StageStats | None, t0: float, t1: float
+    ) -> None:
+        for c in kids:
+            c.forcer = None
+            c._reschedule(c.elements)
+        if forcer is not None:
+            forcer.acc += t1 - t0
         if tracer is not None:
             tracer.stage(self, t0, t1)
 
-    def timed_end(self, t0: float, t1: float) -> None:
-        """A timed ``next()`` raised (the end, or an error)."""
-        self.exact_s += t1 - t0
-        if tracer is not None:
-            tracer.stage(self, t0, t1)
+    def _reschedule(self, n: int) -> None:
+        if self.forcer is not None:
+            self.next_sample = -1
+        elif n < EXACT_CALLS:
+            self.next_sample = n
+        else:
+            self.next_sample = self.own_next
 
     def consumer_wait(self, t0: float, t1: float) -> None:
         """The root's first ``next()`` (or any, while tracing) ran from ``t0`` to ``t1``.
@@ -209,6 +282,15 @@ class StageStats:
         # A parallel stage's calls are mostly instant with a few long waits (a sample can
         # miss them); the waits it reports itself were spent inside next() too.
         return max(estimate, self.wait_s)
+
+    @property
+    def own_s(self) -> float:
+        """Seconds inside this node's ``next()`` minus its inputs' (estimated)."""
+        own = self.own_exact_s
+        if self.own_samples:
+            extra = max(0, self.elements - EXACT_CALLS)
+            own += self.own_sampled_s / self.own_samples * extra
+        return own
 
     @property
     def bytes(self) -> int:

@@ -184,13 +184,14 @@ def _record(rec: Any, depth: int, wall: float) -> StageRecord:
     node = rec.node() if rec.node is not None else None
     op = getattr(node, "OP", rec.stage.split("[")[0])
     info = {**rec.info, **_stage_info(node)}
-    in_thread = in_other = 0.0
+    in_other = 0.0
     for child in rec.children:
         if rec.thread is not None and child.thread is not None and child.thread != rec.thread:
             in_other += child.time_s
-        else:
-            in_thread += child.time_s
-    own = max(0.0, rec.time_s - in_thread)
+    # Its own time is measured within its calls (its inputs timed in the same call); the
+    # rest of its time in next() was spent in the inputs it pulls in its own thread.
+    own = rec.own_s
+    in_thread = max(0.0, rec.time_s - own) if len(rec.children) else 0.0
     if rec.busy_s > 0:
         # Workers' time; a stage pulling its input on its own thread (prefetch) counts that
         # pull as busy, and it is the input's time, not this stage's.
@@ -198,7 +199,8 @@ def _record(rec: Any, depth: int, wall: float) -> StageRecord:
     else:
         busy = own
     parallelism = int(info.get("parallelism") or _requested(node) or 1)
-    executor = str(info.get("executor") or _BACKGROUND_OPS.get(op, "inline"))
+    default_executor = "thread" if parallelism > 1 else _BACKGROUND_OPS.get(op, "inline")
+    executor = str(info.get("executor") or default_executor)
     waited = in_thread + in_other
     capacity = info.get("capacity")
     buffered = info.get("buffered")
@@ -214,7 +216,10 @@ def _record(rec: Any, depth: int, wall: float) -> StageRecord:
         elements=rec.elements,
         parallelism=parallelism,
         executor=executor,
-        busy_share=min(1.0, busy / (wall * parallelism)) if wall > 0 else 0.0,
+        # Workers' time fills parallelism x wall; time in the caller's thread fills wall.
+        busy_share=min(1.0, busy / (wall * (parallelism if rec.busy_s > 0 else 1)))
+        if wall > 0
+        else 0.0,
         wait_share=min(1.0, waited / wall) if wall > 0 else 0.0,
         buffer_fill=fill,
         bytes=rec.bytes,

@@ -51,7 +51,7 @@ def shuffle_buffer(images: int, batch_size: int) -> int:
 def parse(record: bytes) -> tuple[bytes, np.ndarray]:
     """A ``tf.train.Example`` record → ``(jpeg bytes, int64 label)``."""
     ex = parse_example(record, _FEATURES)
-    return ex["image/encoded"].item(), ex["image/class/label"]
+    return ex["image/encoded"], ex["image/class/label"]
 
 
 def decode(jpeg: bytes, label: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

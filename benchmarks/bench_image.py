@@ -131,7 +131,8 @@ def plain_augment(record: bytes, rng: np.random.Generator) -> tuple[np.ndarray, 
     import cv2
 
     ex = parse_example(record, FEATURES)
-    buf = np.frombuffer(ex["image/encoded"].item(), np.uint8)
+    data = ex["image/encoded"]  # bytes, or a 0-d object array in older stoker.io
+    buf = np.frombuffer(data if isinstance(data, bytes) else data.item(), np.uint8)
     img = cv2.imdecode(buf, cv2.IMREAD_COLOR_RGB)
     if rng.random() < 0.5:
         img = cv2.flip(img, 1)

@@ -61,7 +61,9 @@ def main() -> None:
             return (
                 sk.TFRecordDataset(str(path))
                 .shuffle(64, seed=0)
-                .random_map(augment, seed=42, num_parallel_calls=sk.AUTOTUNE)
+                # OpenCV releases the GIL: threads. ("auto" measures; on a busy machine
+                # its two-thread probe can come out low and pick worker processes.)
+                .random_map(augment, seed=42, num_parallel_calls=sk.AUTOTUNE, executor="thread")
                 .batch(32)
                 .prefetch(2)
             )

@@ -119,6 +119,14 @@ def main() -> None:
                 put(f"resize/{method}/{size[0]}x{size[1]}/{int(aa)}/u8", out)
         put(f"resize/{method}/20x30/0/f32", tf.image.resize(f32, (20, 30), method=method))
     put("resize/bilinear/32x48/0/u8", tf.image.resize(u8, (32, 48)))
+    # scale_and_translate's other kernels: down with and without antialias; up for two.
+    for method in ("lanczos3", "lanczos5", "gaussian", "mitchellcubic"):
+        cases = [((16, 24), False), ((16, 24), True)]
+        if method in ("lanczos3", "mitchellcubic"):
+            cases.append(((34, 50), False))
+        for size, aa in cases:
+            out = tf.image.resize(u8, size, method=method, antialias=aa)
+            put(f"resize/{method}/{size[0]}x{size[1]}/{int(aa)}/u8", out)
     put("resize/bilinear/batch", tf.image.resize(batch, (20, 30)))
     put("resize/aspect", tf.image.resize(u8, (20, 20), preserve_aspect_ratio=True))
 

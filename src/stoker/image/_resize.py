@@ -13,8 +13,10 @@ tf.image (v2) samples output pixel ``x`` at input coordinate ``(x + 0.5) * in / 
   float32 that is what OpenCV's ``INTER_AREA`` computes, up- and downsampling.
 * ``antialias=True``: tf's ``scale_and_translate``: the kernel (triangle for bilinear, Keys
   cubic for bicubic) widened by the downscale factor.
+* ``lanczos3``, ``lanczos5``, ``gaussian``, ``mitchellcubic``: always ``scale_and_translate``
+  with that kernel (widened only with ``antialias``), as tf.
 
-Bicubic and antialiased resizing go through one separable
+Bicubic, antialiased and the other kernels' resizing go through one separable
 resampler: per output row (and column), a few input indices and weights, applied as one
 NumPy gather and one batched matrix product per axis, width first, as tf does.
 """
@@ -41,9 +43,22 @@ class ResizeMethod:
     NEAREST_NEIGHBOR = "nearest"
     BICUBIC = "bicubic"
     AREA = "area"
+    LANCZOS3 = "lanczos3"
+    LANCZOS5 = "lanczos5"
+    GAUSSIAN = "gaussian"
+    MITCHELLCUBIC = "mitchellcubic"
 
 
-_METHODS = ("bilinear", "nearest", "bicubic", "area")
+_METHODS = (
+    "bilinear",
+    "nearest",
+    "bicubic",
+    "area",
+    "lanczos3",
+    "lanczos5",
+    "gaussian",
+    "mitchellcubic",
+)
 _KEYS_A = -0.5
 _TABLE_SIZE = 1024  # tf's resize_bicubic quantises the sub-pixel offset to 1/1024
 
@@ -59,6 +74,43 @@ def _keys(x: np.ndarray) -> np.ndarray:
 
 def _triangle(x: np.ndarray) -> np.ndarray:
     return np.asarray(np.maximum(0.0, 1.0 - np.abs(x)), np.float32)
+
+
+def _lanczos(radius: float) -> Callable[[np.ndarray], np.ndarray]:
+    """sinc(x) * sinc(x / radius) inside the radius (1 at 0)."""
+
+    def kernel(x: np.ndarray) -> np.ndarray:
+        x = np.abs(x.astype(np.float64))
+        safe = np.where(x <= 1e-3, 1.0, x)
+        value = radius * np.sin(np.pi * safe) * np.sin(np.pi * safe / radius)
+        value /= np.pi * np.pi * safe * safe
+        return np.asarray(np.where(x <= 1e-3, 1.0, np.where(x > radius, 0.0, value)), np.float32)
+
+    return kernel
+
+
+def _gaussian(x: np.ndarray) -> np.ndarray:
+    """exp(-x^2 / (2 sigma^2)) with tf's radius 1.5 and sigma = radius / 3."""
+    x = np.abs(x.astype(np.float64))
+    sigma = 0.5
+    return np.asarray(np.where(x >= 1.5, 0.0, np.exp(-x * x / (2 * sigma * sigma))), np.float32)
+
+
+def _mitchell(x: np.ndarray) -> np.ndarray:
+    """Mitchell-Netravali cubic with B = C = 1/3."""
+    x = np.abs(x.astype(np.float64))
+    near = ((7.0 / 6.0) * x - 2.0) * x * x + 8.0 / 9.0
+    far = (((-7.0 / 18.0) * x + 2.0) * x - 10.0 / 3.0) * x + 16.0 / 9.0
+    return np.asarray(np.where(x >= 2, 0.0, np.where(x >= 1, far, near)), np.float32)
+
+
+# scale_and_translate's kernels for the methods tf always resizes that way: (kernel, radius).
+_SPAN_KERNELS: dict[str, tuple[Callable[[np.ndarray], np.ndarray], float]] = {
+    "lanczos3": (_lanczos(3.0), 3.0),
+    "lanczos5": (_lanczos(5.0), 5.0),
+    "gaussian": (_gaussian, 1.5),
+    "mitchellcubic": (_mitchell, 2.0),
+}
 
 
 Taps = tuple[np.ndarray, np.ndarray]  # (indices (out, K) int64, weights (out, K) float32)
@@ -121,6 +173,9 @@ def _area_taps(size: int, out: int) -> Taps:
 def _taps(method: str, size: int, out: int, antialias: bool) -> Taps:
     if method == "area":  # tf's area ignores antialias
         return _area_taps(size, out)
+    if method in _SPAN_KERNELS:
+        kernel, radius = _SPAN_KERNELS[method]
+        return _span_taps(size, out, kernel, radius, antialias)
     if method == "bicubic":
         if antialias:
             return _span_taps(size, out, _keys, 2.0, True)
@@ -244,7 +299,8 @@ def resize(
     Args:
         images: An image ``(H, W, C)`` or batch ``(N, H, W, C)``.
         size: ``(new_height, new_width)``.
-        method: ``"bilinear"``, ``"nearest"``, ``"bicubic"`` or ``"area"``.
+        method: ``"bilinear"``, ``"nearest"``, ``"bicubic"``, ``"area"``, ``"lanczos3"``,
+            ``"lanczos5"``, ``"gaussian"`` or ``"mitchellcubic"``.
         preserve_aspect_ratio: Fit within ``size`` keeping the aspect ratio.
         antialias: Widen the filter when downsampling (bilinear and bicubic), as tf does.
         name: Unused.

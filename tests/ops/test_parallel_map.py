@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 import json
 import os
+import sys
 import threading
 import time
 
@@ -378,3 +379,42 @@ def test_inline_resumes_a_nondeterministic_state():
     rest = _ints(resumed)
     assert resumed.executor_info["executor"] == "inline"
     assert sorted(got + rest) == list(range(40))
+
+
+def _exits_at_3(x):
+    if x == 3:
+        sys.exit(0)
+    return x
+
+
+@pytest.mark.parametrize("executor", EXECUTORS)
+def test_system_exit_in_a_worker_is_an_error_of_the_stage(executor):
+    # sys.exit(0) inside a map function must not end the consumer's program with status 0.
+    ds = Dataset.range(10).map(_exits_at_3, num_parallel_calls=2, executor=executor)
+    with pytest.raises(WorkerError, match=r"stage map\[\d+\]: SystemExit\(0\).*element 3") as info:
+        list(ds)
+    assert isinstance(info.value.__cause__, SystemExit)
+    if executor == "process":  # the worker's traceback is kept
+        assert isinstance(info.value.__cause__.__cause__, RemoteTraceback)
+        assert "_exits_at_3" in info.value.__cause__.__cause__.text
+
+
+def test_system_exit_below_prefetch_and_interleave_is_an_error_of_the_stage():
+    with pytest.raises(WorkerError, match=r"prefetch\[\d+\]: SystemExit"):
+        list(Dataset.range(10).map(_exits_at_3).prefetch(2))
+    with pytest.raises(WorkerError, match=r"interleave\[\d+\]: SystemExit"):
+        list(
+            Dataset.range(4).interleave(
+                lambda x: Dataset.range(5).map(_exits_at_3), cycle_length=2, num_parallel_calls=2
+            )
+        )
+
+
+def test_keyboard_interrupt_in_a_function_still_reaches_the_consumer():
+    def fn(x):
+        if x == 3:
+            raise KeyboardInterrupt
+        return x
+
+    with pytest.raises(KeyboardInterrupt):
+        list(Dataset.range(10).map(fn, num_parallel_calls=2, executor="thread"))

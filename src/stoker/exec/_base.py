@@ -17,7 +17,9 @@ from __future__ import annotations
 import abc
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import Any, NoReturn, Protocol
+
+from stoker.errors import WorkerError
 
 __all__ = ["Completion", "ElementFnSpec", "Executor", "Failure", "InlineExecutor", "run_chunk"]
 
@@ -32,15 +34,57 @@ class ElementFnSpec(Protocol):
 
 
 class Failure:
-    """Stands in for the output of an element whose function raised."""
+    """Stands in for an element whose computation (or input) raised: the exception, held
+    at the element's place until the consumer reaches it.
 
-    __slots__ = ("exc",)
+    Attributes:
+        exc: The exception (``None`` once :meth:`throw` raised it).
+        from_input: The stage's input raised it, not the stage's own function.
+    """
 
-    def __init__(self, exc: BaseException):
-        self.exc = exc
+    __slots__ = ("exc", "from_input")
+
+    def __init__(self, exc: BaseException, from_input: bool = False):
+        self.exc: BaseException | None = exc
+        self.from_input = from_input
 
     def __repr__(self) -> str:
         return f"Failure({self.exc!r})"
+
+    def throw(self, stage: str, index: int | None = None) -> NoReturn:
+        """Raise the held exception in the consumer; once.
+
+        The holder lets go of it first and this frame keeps no reference: the exception's
+        traceback holds the frames it passes through (the stage's, whose ``self`` is the
+        iterator), so a reference from any of them back to the exception would be a cycle
+        that keeps a dropped iterator, and its worker processes, alive until the garbage
+        collector runs.
+
+        A ``SystemExit`` (or any other ``BaseException`` but ``KeyboardInterrupt``) raised
+        where stoker ran code for the consumer, on a thread or in a worker process, is
+        raised as :class:`~stoker.errors.WorkerError` naming the stage, the original as
+        its ``__cause__`` (with the worker's traceback): ``sys.exit()`` in a map function
+        must not end a training script with status 0. ``KeyboardInterrupt`` passes.
+        """
+        exc, self.exc = self.exc, None
+        if exc is None:
+            raise RuntimeError(f"stage {stage}: internal error: a failure raised twice")
+        try:
+            if isinstance(exc, (Exception, KeyboardInterrupt)):
+                raise exc
+            where = f" at input element {index}" if index is not None else ""
+            raise WorkerError(
+                f"stage {stage}: {type(exc).__name__}({_args(exc)}) was raised{where} where "
+                "stoker runs code for you (a thread or a worker process); it is reported "
+                "as an error of the stage instead of ending the program. Its traceback is "
+                "the cause below."
+            ) from exc
+        finally:
+            del exc
+
+
+def _args(exc: BaseException) -> str:
+    return ", ".join(repr(a) for a in exc.args)
 
 
 class Completion:
@@ -92,7 +136,10 @@ def run_chunk(
             append(fn(index, element))
         except BaseException as e:  # delivered to the consumer, never lost
             append(Failure(e))
-    return Completion(tag, out, time.perf_counter() - start, clock() - cpu, start)
+    done = Completion(tag, out, time.perf_counter() - start, clock() - cpu, start)
+    # A failure's traceback holds this frame: no local may lead back to the failure.
+    del out, append
+    return done
 
 
 class Executor(abc.ABC):

@@ -49,15 +49,6 @@ class _StackSpec:
         return lambda start, elements: stack(elements, stage, start)
 
 
-class _Error:
-    """An input error at its batch's position."""
-
-    __slots__ = ("exc",)
-
-    def __init__(self, exc: BaseException):
-        self.exc = exc
-
-
 class ParallelBatchIterator(DatasetIterator):
     """See the module docstring."""
 
@@ -139,7 +130,7 @@ class ParallelBatchIterator(DatasetIterator):
             batch = self._pull_batch()
         except Exception as e:
             self._pending[tag] = (seq, start)
-            self._results[tag] = _Error(e)
+            self._results[tag] = Failure(e, from_input=True)
             self._ready.append(tag)
             return False
         if batch is None:
@@ -177,8 +168,8 @@ class ParallelBatchIterator(DatasetIterator):
         r = self._results.pop(tag)
         if self._pending:
             self._cursor.forget_before(self._pending[next(iter(self._pending))][0])
-        if type(r) is Failure or type(r) is _Error:
-            raise r.exc
+        if type(r) is Failure:
+            r.throw(self.stage)
         self.stats.add(elements=1)
         return r
 

@@ -33,6 +33,7 @@ from typing import Any
 
 from stoker.dataset import Dataset
 from stoker.errors import CheckpointError
+from stoker.exec._base import Failure
 from stoker.exec.threads import POOL
 from stoker.iterator import DatasetIterator, IteratorState, IterContext, State, saved, snapshot
 from stoker.ops._common import annotate, call, func_name, stop_iteration_error
@@ -350,9 +351,10 @@ class ParallelInterleaveIterator(DatasetIterator):
                 if slot.cursor is not None:
                     slot.cursor.forget_before(seq + 1)
                 if kind == _ERROR:
-                    if not isinstance(value, Exception):
-                        self.close()  # KeyboardInterrupt (or SystemExit) from below
-                    raise value
+                    if isinstance(value, KeyboardInterrupt):
+                        self.close()  # from below: stop everything
+                    failure, value, item = Failure(value), None, None  # see Failure.throw()
+                    failure.throw(self.stage)
                 self._block += 1
                 if self._block == self._ds._block_length:
                     self._advance_cycle()
@@ -407,9 +409,9 @@ class ParallelInterleaveIterator(DatasetIterator):
         """Put the next future in the empty slot at the cycle; False at the input's end."""
         if not self._futures:
             if self._input_error is not None:
-                exc, _ = self._input_error
+                failure = Failure(self._input_error[0], from_input=True)
                 self._input_error = None
-                raise exc
+                failure.throw(self.stage)
             if self._input_end:
                 return False
             self._top_up_futures()
@@ -434,12 +436,13 @@ class ParallelInterleaveIterator(DatasetIterator):
             with cond:
                 self._shared.slots.discard(slot)
             slot.close()
-            exc = slot.error
-            if isinstance(exc, StopIteration):
+            failure, slot.error = Failure(slot.error), None
+            if isinstance(failure.exc, StopIteration):
+                failure.exc = None
                 raise stop_iteration_error(self.stage, self._ds._fn) from None
             if not slot.own_error:
-                annotate(exc, self.stage, self._ds._fn, slot.ordinal)
-            raise exc
+                annotate(failure.exc, self.stage, self._ds._fn, slot.ordinal)  # type: ignore[arg-type]
+            failure.throw(self.stage, slot.ordinal)
         self._slots[self._cycle] = slot
         self._open += 1
         return True

@@ -73,15 +73,6 @@ _TIDY_EVERY = 64
 _DECISIONS: weakref.WeakKeyDictionary[MapDataset, _gil.Decision] = weakref.WeakKeyDictionary()
 
 
-class _InputError:
-    """An exception the input raised, held at its position in the output order."""
-
-    __slots__ = ("exc",)
-
-    def __init__(self, exc: BaseException):
-        self.exc = exc
-
-
 class _Run:
     """The executors of one running pass. Holds no reference to the iterator, so the
     iterator can be collected and its finalizer can close this."""
@@ -170,14 +161,14 @@ class ParallelMapIterator(DatasetIterator):
         self._cursor = InputCursor(self._input)
         self._index = 0  # element index (random_map's) of the next input element
         self._pending: dict[int, int] = {}  # seq -> element index; pulled, not delivered
-        self._results: dict[int, Any] = {}  # seq -> output | Failure | _InputError
+        self._results: dict[int, Any] = {}  # seq -> output | Failure (function's or input's)
         self._ready: collections.deque[int] = collections.deque()  # deterministic=False
         self._chunks: dict[int, list[int]] = {}  # tag -> seqs
         self._tags = itertools.count()
         self._ahead: set[int] = set()  # seqs above the frontier already delivered
         self._end = False
         self._barrier = False  # an input error is pending: pull no further until delivered
-        self._broken: BaseException | None = None
+        self._broken: str | None = None  # why the executor cannot go on (a dead worker)
         self._run = _Run()
         self._finalizer = weakref.finalize(self, self._run.close, False)
         self._probe: _gil.GilProbe | None = None
@@ -310,7 +301,7 @@ class ParallelMapIterator(DatasetIterator):
                 raise StopIteration
             self._start()
         if self._broken is not None:
-            raise self._broken
+            raise WorkerError(self._broken)
         if self._end and not self._pending:
             self._finish()
             raise StopIteration
@@ -330,7 +321,9 @@ class ParallelMapIterator(DatasetIterator):
                     continue
                 self._wait()
         except WorkerError as e:
-            self._broken = e
+            # Its message, not the exception: the iterator must not hold an exception whose
+            # traceback holds the iterator (a cycle only the garbage collector breaks).
+            self._broken = str(e)
             self._run.close()
             raise
         except KeyboardInterrupt:
@@ -369,6 +362,10 @@ class ParallelMapIterator(DatasetIterator):
         except Exception as e:
             annotate(e, self.stage, self._ds._fn, i)
             raise
+        except KeyboardInterrupt:
+            raise
+        except BaseException as e:  # SystemExit: as on threads, an error of the stage
+            Failure(e).throw(self.stage, i)
         if self.stats.enabled:
             self.stats.add(elements=1)
         return out
@@ -441,7 +438,7 @@ class ParallelMapIterator(DatasetIterator):
                     ahead.discard(seq)
                     continue
                 pending[seq] = self._index
-                self._results[seq] = _InputError(e)
+                self._results[seq] = Failure(e, from_input=True)
                 if not self._deterministic:
                     self._ready.append(seq)
                 self._barrier = True
@@ -475,14 +472,14 @@ class ParallelMapIterator(DatasetIterator):
         if type(r) is Packed:
             return r.unpack()  # arrays copied out of shared memory just in time
         if type(r) is Failure:
-            exc = r.exc
-            if isinstance(exc, StopIteration):
+            if r.from_input:
+                self._barrier = False
+            elif isinstance(r.exc, StopIteration):
+                r.exc = None
                 raise stop_iteration_error(self.stage, self._ds._fn) from None
-            annotate(exc, self.stage, self._ds._fn, index)
-            raise exc
-        if type(r) is _InputError:
-            self._barrier = False
-            raise r.exc
+            else:
+                annotate(r.exc, self.stage, self._ds._fn, index)  # type: ignore[arg-type]
+            r.throw(self.stage, index)
         return r
 
     def _frontier(self) -> int:

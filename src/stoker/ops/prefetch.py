@@ -26,6 +26,7 @@ from typing import Any
 
 from stoker.dataset import Dataset
 from stoker.errors import CheckpointError
+from stoker.exec._base import Failure
 from stoker.iterator import DatasetIterator, IteratorState, IterContext, State
 from stoker.ops._common import UnaryDataset
 from stoker.ops._parallel_common import END, ERROR, VALUE, InputCursor, pull_outcome
@@ -212,9 +213,10 @@ class _PrefetchIterator(DatasetIterator):
             raise StopIteration
         self._frontier = seq + 1
         if kind == _ERROR:
-            if not isinstance(value, Exception):
-                self.close()  # KeyboardInterrupt (or SystemExit) from below: stop everything
-            raise value
+            if isinstance(value, KeyboardInterrupt):
+                self.close()  # from below: stop everything
+            failure, value = Failure(value), None  # no local may hold it (see throw())
+            failure.throw(self.stage)
         self.stats.add(elements=1)
         return value
 

@@ -14,9 +14,8 @@ import pytest
 
 import stoker as sk
 from stoker import AUTOTUNE, Dataset, Options, WorkerError
-from stoker.exec import _gil
+from stoker.exec import _gil, auto
 from stoker.exec.processes import RemoteTraceback
-from stoker.ops import _parallel_map
 from stoker.testing import assert_checkpoint_roundtrip
 
 EXECUTORS = ["thread", "process", "auto"]
@@ -239,7 +238,7 @@ def test_buffers_stay_bounded_with_a_slow_consumer(executor, npc):
     next(it)
     time.sleep(0.3)
     pulled = it._cursor.seq
-    bound = 2 * it._run.current.slots * 64 + 1
+    bound = 2 * it._run.slots * 64 + 1
     assert pulled <= bound, (pulled, bound)
     it.close()
 
@@ -259,7 +258,7 @@ def test_auto_keeps_waiting_functions_on_many_threads():
     assert _ints(it) == list(range(60))
     info = it.executor_info
     assert info["executor"] == "thread" and info["waiting"], info
-    assert it._run.current is None or it._run.current.slots > os.cpu_count()
+    assert it._run is None or it._run.slots > os.cpu_count()
 
 
 def _python_loop(x):
@@ -374,7 +373,7 @@ def test_inline_resumes_a_nondeterministic_state():
     it.close()
     assert 0 not in got and len(state["ahead"]) == 12
     inline = Dataset.range(40).map(lambda x: x, num_parallel_calls=AUTOTUNE)
-    _parallel_map._DECISIONS[inline] = _gil.Decision("inline", "test", 1e-6, 1.0)
+    auto.remember(inline, _gil.Decision("inline", "test", 1e-6, 1.0))
     resumed = inline.iterator(state)
     rest = _ints(resumed)
     assert resumed.executor_info["executor"] == "inline"

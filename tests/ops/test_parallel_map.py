@@ -417,3 +417,65 @@ def test_keyboard_interrupt_in_a_function_still_reaches_the_consumer():
 
     with pytest.raises(KeyboardInterrupt):
         list(Dataset.range(10).map(fn, num_parallel_calls=2, executor="thread"))
+
+
+def _stage_pipelines():
+    return {
+        "map-thread": lambda: Dataset.range(400).map(
+            _square, num_parallel_calls=3, executor="thread"
+        ),
+        "map-process": lambda: Dataset.range(400).map(
+            _square, num_parallel_calls=2, executor="process"
+        ),
+        "map-auto": lambda: Dataset.range(400).map(_slow_square, num_parallel_calls=2),
+        "interleave": lambda: Dataset.range(8).interleave(
+            lambda x: Dataset.range(50), cycle_length=2, num_parallel_calls=2
+        ),
+        "batch": lambda: (
+            Dataset.range(400).map(lambda x: np.full(50_000, x)).batch(8, num_parallel_calls=2)
+        ),
+        "prefetch": lambda: Dataset.range(400).prefetch(3),
+    }
+
+
+@pytest.mark.parametrize("name", list(_stage_pipelines()))
+def test_stage_info_reports_current_values_from_another_thread(name):
+    it = iter(_stage_pipelines()[name]())
+    keys = {"parallelism", "executor", "buffered", "in_flight", "capacity"}
+    before = it.stage_info()
+    assert keys <= set(before) and before["in_flight"] == 0
+    seen, errors, stop = [], [], threading.Event()
+
+    def watch():
+        try:
+            while not stop.is_set():
+                seen.append(it.stage_info())
+        except Exception as e:  # pragma: no cover - the assertion below reports it
+            errors.append(e)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        for i, _ in enumerate(it):
+            if i == 20:
+                time.sleep(0.2)  # a slow consumer: the stage fills its buffers
+                info = it.stage_info()
+                if info["executor"] != "inline":  # inline work is never ahead
+                    # Ahead of the consumer: done (buffered), or done and not yet polled
+                    # (executors count those as in flight until the consumer looks).
+                    assert info["buffered"] + info["in_flight"] > 0, info
+    finally:
+        stop.set()
+        watcher.join()
+    assert not errors, errors
+    assert seen
+    for info in seen:
+        assert keys <= set(info)
+        assert isinstance(info["executor"], str) and info["executor"]
+        assert info["parallelism"] >= 1
+        assert 0 <= info["buffered"] and 0 <= info["in_flight"]
+        assert all(isinstance(info[k], int) for k in keys - {"executor"})
+    if name == "map-process":
+        assert {i["executor"] for i in seen} == {"process"}
+        assert max(i["capacity"] for i in seen) >= 2
+    it.close()

@@ -90,12 +90,16 @@ class ParallelBatchIterator(ParallelIterator):
 
     def _next(self) -> Any:
         if self.inline and not self._pending:
+            if self._run is not None:
+                self._release_run()  # the threads are not needed any more
             return self._next_inline()
         ex = self._run
         if ex is None:  # the pass ended
             raise StopIteration
         while True:
-            while not self._end and len(self._pending) < 2 * self._concurrency:
+            # Once stacking inline wins, nothing more goes to the threads: the batches
+            # pending there are delivered, then the inline path takes over.
+            while not self._end and not self.inline and len(self._pending) < 2 * self._concurrency:
                 if ex.in_flight >= self._concurrency:
                     break
                 if not self._submit(ex):

@@ -79,7 +79,8 @@ class ParallelMapIterator(ParallelIterator):
         super().__init__(ctx, ds)
         self._ds = ds
         opts = ctx.options
-        assert opts.cpu_budget is not None and opts.io_concurrency is not None
+        # Resolved options (IterContext): the budgets are set.
+        assert opts.cpu_budget and opts.io_concurrency and opts.ram_budget
         self._pass_id = ctx.take_pass(ds)
         det = ds._deterministic if ds._deterministic is not None else opts.deterministic
         self._deterministic = bool(det)
@@ -93,7 +94,7 @@ class ParallelMapIterator(ParallelIterator):
             concurrency=requested,
             cpu_budget=cpu,
             io_concurrency=opts.io_concurrency,
-            ram_budget=opts.ram_budget or 1 << 32,
+            ram_budget=opts.ram_budget,
             seed=opts.seed,
             autotune=self._autotune,
             owner=ds,  # workers kept after a pass serve this dataset's next pass

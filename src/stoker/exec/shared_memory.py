@@ -458,7 +458,7 @@ class Endpoint:
         first = descs[0][0]
         end = max(off + n for off, n in descs)
         owner = (ctypes.c_char * (end - first)).from_buffer(mm, first)
-        weakref.finalize(owner, self._returned.append, packed)
+        weakref.finalize(owner, self._returned.append, packed).atexit = False
         view = memoryview(owner).cast("B")
         del owner
         buffers = [view[off - first : off - first + n] for off, n in descs]

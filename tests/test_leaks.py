@@ -14,6 +14,7 @@ import sys
 import textwrap
 import threading
 import time
+import weakref
 
 import numpy as np
 import psutil
@@ -217,3 +218,74 @@ def test_ctrl_c_stops_workers():
     _, err = proc.communicate(timeout=60)
     assert "KeyboardInterrupt" in err
     assert _all_gone(pids)
+
+
+def _fails_at_5(x):
+    if x == 5:
+        raise ValueError("bad element")
+    return x
+
+
+def _inner_fails(x):
+    if x == 3:
+        raise ValueError("bad element")
+    return Dataset.range(3)
+
+
+def _failing_pipelines():
+    return {
+        "map-thread": lambda: Dataset.range(100).map(
+            _fails_at_5, num_parallel_calls=2, executor="thread"
+        ),
+        "map-process": lambda: Dataset.range(100).map(
+            _fails_at_5, num_parallel_calls=2, executor="process"
+        ),
+        "map-auto": lambda: Dataset.range(100).map(_fails_at_5, num_parallel_calls=2),
+        "map-process-input-error": lambda: (
+            Dataset.range(100).map(_fails_at_5).map(_big, num_parallel_calls=2, executor="process")
+        ),
+        "interleave-map-func": lambda: Dataset.range(100).interleave(
+            _inner_fails, cycle_length=2, num_parallel_calls=2
+        ),
+        "interleave-inner": lambda: Dataset.range(100).interleave(
+            lambda x: Dataset.range(10).map(_fails_at_5), cycle_length=2, num_parallel_calls=2
+        ),
+        "batch": lambda: Dataset.range(100).map(_fails_at_5).batch(2, num_parallel_calls=2),
+        "prefetch": lambda: Dataset.range(100).map(_fails_at_5).prefetch(2),
+    }
+
+
+@pytest.mark.parametrize("name", list(_failing_pipelines()))
+def test_a_failed_pipeline_ends_without_the_garbage_collector(clean, name):
+    # The exception's traceback holds the stage's frames (``self``: the iterator); any
+    # reference from there back to the exception made a cycle, and the workers of three
+    # failed pipelines piled up (2 -> 4 -> 6) until the collector happened to run.
+    make = _failing_pipelines()[name]
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(3):
+            it = iter(make())
+            alive = weakref.ref(it)
+            with pytest.raises(ValueError, match="bad element"):
+                for _ in it:
+                    pass
+            del it
+            assert alive() is None, "the failed iterator is only freed by the garbage collector"
+            assert not live_worker_pids()
+            assert not _children()
+    finally:
+        gc.enable()
+
+
+def test_kept_results_outlive_their_workers_and_stay_intact(clean):
+    # Process results are zero-copy views of the workers' rings: keeping all of them
+    # makes the rings grow (never reuse live space), and they stay valid after the
+    # workers are gone.
+    ds = Dataset.range(40).map(_big, num_parallel_calls=2, executor="process")
+    kept = list(ds)
+    stoker.exec.shutdown()
+    assert not live_worker_pids()
+    for i, a in enumerate(kept):
+        assert a[0, 0] == i and a[-1, -1] == i and float(a.mean()) == i
+    del kept, a

@@ -14,8 +14,15 @@ import psutil
 import pytest
 
 from stoker.errors import WorkerError
-from stoker.exec import Failure, ProcessExecutor, WorkerGroup, live_worker_pids
-from stoker.exec.processes import RemoteTraceback, describe_exit, park, take_parked
+from stoker.exec import Failure, live_worker_pids
+from stoker.exec.processes import (
+    ProcessExecutor,
+    RemoteTraceback,
+    WorkerGroup,
+    describe_exit,
+    park,
+    take_parked,
+)
 
 
 class _Spec:

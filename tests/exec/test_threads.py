@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from stoker.exec import POOL, Failure, ThreadExecutor, ThreadPool
+from stoker.exec import Failure
+from stoker.exec.threads import POOL, ThreadExecutor, ThreadPool
 
 
 class _Spec:

@@ -119,6 +119,18 @@ def test_bad_arguments() -> None:
         D.range(3).map(lambda x: x, executor="gpu")
 
 
+@pytest.mark.parametrize("bad", ["4", 1.5, True, [2]])
+def test_num_parallel_calls_must_be_an_int(bad) -> None:
+    # As interleave() and batch() do: a string or a float is refused, naming the argument.
+    with pytest.raises(TypeError, match=r"map\(\): num_parallel_calls=.* must be an int"):
+        D.range(3).map(lambda x: x, num_parallel_calls=bad)
+
+
+def test_num_parallel_calls_accepts_numpy_ints() -> None:
+    ds = D.range(5).map(lambda x: x + 1, num_parallel_calls=np.int64(2), executor="thread")
+    assert [int(x) for x in ds] == [1, 2, 3, 4, 5]
+
+
 def test_cardinality_kept() -> None:
     assert D.range(7).map(lambda x: x).cardinality() == 7
     assert D.range(7).repeat().map(lambda x: x).cardinality() == sk.INFINITE_CARDINALITY

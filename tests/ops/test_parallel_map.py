@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 import json
 import os
+import sys
 import threading
 import time
 
@@ -13,9 +14,8 @@ import pytest
 
 import stoker as sk
 from stoker import AUTOTUNE, Dataset, Options, WorkerError
-from stoker.exec import _gil
+from stoker.exec import _gil, auto
 from stoker.exec.processes import RemoteTraceback
-from stoker.ops import _parallel_map
 from stoker.testing import assert_checkpoint_roundtrip
 
 EXECUTORS = ["thread", "process", "auto"]
@@ -238,7 +238,7 @@ def test_buffers_stay_bounded_with_a_slow_consumer(executor, npc):
     next(it)
     time.sleep(0.3)
     pulled = it._cursor.seq
-    bound = 2 * it._run.current.slots * 64 + 1
+    bound = 2 * it._run.slots * 64 + 1
     assert pulled <= bound, (pulled, bound)
     it.close()
 
@@ -258,7 +258,7 @@ def test_auto_keeps_waiting_functions_on_many_threads():
     assert _ints(it) == list(range(60))
     info = it.executor_info
     assert info["executor"] == "thread" and info["waiting"], info
-    assert it._run.current is None or it._run.current.slots > os.cpu_count()
+    assert it._run is None or it._run.slots > os.cpu_count()
 
 
 def _python_loop(x):
@@ -373,8 +373,109 @@ def test_inline_resumes_a_nondeterministic_state():
     it.close()
     assert 0 not in got and len(state["ahead"]) == 12
     inline = Dataset.range(40).map(lambda x: x, num_parallel_calls=AUTOTUNE)
-    _parallel_map._DECISIONS[inline] = _gil.Decision("inline", "test", 1e-6, 1.0)
+    auto.remember(inline, _gil.Decision("inline", "test", 1e-6, 1.0))
     resumed = inline.iterator(state)
     rest = _ints(resumed)
     assert resumed.executor_info["executor"] == "inline"
     assert sorted(got + rest) == list(range(40))
+
+
+def _exits_at_3(x):
+    if x == 3:
+        sys.exit(0)
+    return x
+
+
+@pytest.mark.parametrize("executor", EXECUTORS)
+def test_system_exit_in_a_worker_is_an_error_of_the_stage(executor):
+    # sys.exit(0) inside a map function must not end the consumer's program with status 0.
+    ds = Dataset.range(10).map(_exits_at_3, num_parallel_calls=2, executor=executor)
+    with pytest.raises(WorkerError, match=r"stage map\[\d+\]: SystemExit\(0\).*element 3") as info:
+        list(ds)
+    assert isinstance(info.value.__cause__, SystemExit)
+    if executor == "process":  # the worker's traceback is kept
+        assert isinstance(info.value.__cause__.__cause__, RemoteTraceback)
+        assert "_exits_at_3" in info.value.__cause__.__cause__.text
+
+
+def test_system_exit_below_prefetch_and_interleave_is_an_error_of_the_stage():
+    with pytest.raises(WorkerError, match=r"prefetch\[\d+\]: SystemExit"):
+        list(Dataset.range(10).map(_exits_at_3).prefetch(2))
+    with pytest.raises(WorkerError, match=r"interleave\[\d+\]: SystemExit"):
+        list(
+            Dataset.range(4).interleave(
+                lambda x: Dataset.range(5).map(_exits_at_3), cycle_length=2, num_parallel_calls=2
+            )
+        )
+
+
+def test_keyboard_interrupt_in_a_function_still_reaches_the_consumer():
+    def fn(x):
+        if x == 3:
+            raise KeyboardInterrupt
+        return x
+
+    with pytest.raises(KeyboardInterrupt):
+        list(Dataset.range(10).map(fn, num_parallel_calls=2, executor="thread"))
+
+
+def _stage_pipelines():
+    return {
+        "map-thread": lambda: Dataset.range(400).map(
+            _square, num_parallel_calls=3, executor="thread"
+        ),
+        "map-process": lambda: Dataset.range(400).map(
+            _square, num_parallel_calls=2, executor="process"
+        ),
+        "map-auto": lambda: Dataset.range(400).map(_slow_square, num_parallel_calls=2),
+        "interleave": lambda: Dataset.range(8).interleave(
+            lambda x: Dataset.range(50), cycle_length=2, num_parallel_calls=2
+        ),
+        "batch": lambda: (
+            Dataset.range(400).map(lambda x: np.full(50_000, x)).batch(8, num_parallel_calls=2)
+        ),
+        "prefetch": lambda: Dataset.range(400).prefetch(3),
+    }
+
+
+@pytest.mark.parametrize("name", list(_stage_pipelines()))
+def test_stage_info_reports_current_values_from_another_thread(name):
+    it = iter(_stage_pipelines()[name]())
+    keys = {"parallelism", "executor", "buffered", "in_flight", "capacity"}
+    before = it.stage_info()
+    assert keys <= set(before) and before["in_flight"] == 0
+    seen, errors, stop = [], [], threading.Event()
+
+    def watch():
+        try:
+            while not stop.is_set():
+                seen.append(it.stage_info())
+        except Exception as e:  # pragma: no cover - the assertion below reports it
+            errors.append(e)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        for i, _ in enumerate(it):
+            if i == 20:
+                time.sleep(0.2)  # a slow consumer: the stage fills its buffers
+                info = it.stage_info()
+                if info["executor"] != "inline":  # inline work is never ahead
+                    # Ahead of the consumer: done (buffered), or done and not yet polled
+                    # (executors count those as in flight until the consumer looks).
+                    assert info["buffered"] + info["in_flight"] > 0, info
+    finally:
+        stop.set()
+        watcher.join()
+    assert not errors, errors
+    assert seen
+    for info in seen:
+        assert keys <= set(info)
+        assert isinstance(info["executor"], str) and info["executor"]
+        assert info["parallelism"] >= 1
+        assert 0 <= info["buffered"] and 0 <= info["in_flight"]
+        assert all(isinstance(info[k], int) for k in keys - {"executor"})
+    if name == "map-process":
+        assert {i["executor"] for i in seen} == {"process"}
+        assert max(i["capacity"] for i in seen) >= 2
+    it.close()

@@ -1,36 +1,44 @@
 """Executors: where parallel stages run user functions.
 
-* :class:`InlineExecutor`: on the consumer's thread (cheap functions).
-* :class:`ThreadExecutor`: on the process-wide, leased thread pool :data:`POOL`, for code
-  that releases the GIL (NumPy, OpenCV, Pillow, file and network I/O).
-* :class:`ProcessExecutor`: on persistent worker processes with shared-memory hand-off,
-  for Python code that holds the GIL.
+* ``"inline"``: on the consumer's thread (cheap functions).
+* ``"thread"``: on the process-wide, leased thread pool, for code that releases the GIL
+  (NumPy, OpenCV, Pillow, file and network I/O).
+* ``"process"``: on persistent worker processes with shared-memory hand-off, for Python
+  code that holds the GIL.
+* ``"auto"``: measures the function on its first elements and moves it to one of those.
 
-All three serve one interface (:class:`Executor`: submit chunks, poll completions), as a
-cluster executor will. ``map(executor="auto")`` measures which fits (:mod:`._gil`).
+Every executor serves one interface (:class:`Executor`: submit chunks, poll completions),
+and a stage gets one by name from :func:`make_executor`; a new executor (a cluster) is one
+module that calls :func:`register_executor`.
 """
 
 from __future__ import annotations
 
-from stoker.exec._base import Completion, Executor, Failure, InlineExecutor
-from stoker.exec.processes import ProcessExecutor, WorkerGroup, clear_parked, live_worker_pids
-from stoker.exec.threads import POOL, ThreadExecutor, ThreadPool
+from stoker.exec._base import Completion, Executor, ExecutorRequest, Failure
+from stoker.exec._registry import executor_names, make_executor, register_executor
 
 __all__ = [
-    "POOL",
     "Completion",
     "Executor",
+    "ExecutorRequest",
     "Failure",
-    "InlineExecutor",
-    "ProcessExecutor",
-    "ThreadExecutor",
-    "ThreadPool",
-    "WorkerGroup",
+    "executor_names",
     "live_worker_pids",
+    "make_executor",
+    "register_executor",
     "shutdown",
 ]
 
 
+def live_worker_pids() -> list[int]:
+    """Pids of every worker process stoker runs now (kept ones included)."""
+    from stoker.exec.processes import live_worker_pids as pids
+
+    return pids()
+
+
 def shutdown() -> None:
     """Stop worker processes kept between passes (they restart when next needed)."""
+    from stoker.exec.processes import clear_parked
+
     clear_parked()

@@ -10,16 +10,34 @@ checkpoints belong to the stage, not to the executor, so every executor behaves 
 
 An element whose function raised comes back as a :class:`Failure` holding the exception,
 in its place in the chunk; the other elements of the chunk are still computed.
+
+A stage gets its executor by name from :func:`stoker.exec.make_executor` with an
+:class:`ExecutorRequest`; it never names a concrete class. What a stage calls:
+:meth:`~Executor.accepting` / :meth:`~Executor.submit` / :meth:`~Executor.poll`,
+:meth:`~Executor.chunk_size`, :meth:`~Executor.resolve` on each result it delivers and
+:meth:`~Executor.discard` on results it drops, and :meth:`~Executor.release` (end of a
+pass: workers may be kept for the next one) or :meth:`~Executor.close`.
 """
 
 from __future__ import annotations
 
 import abc
+import dataclasses
 import time
-from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, NoReturn, Protocol
 
-__all__ = ["Completion", "ElementFnSpec", "Executor", "Failure", "InlineExecutor", "run_chunk"]
+from stoker.errors import WorkerError
+
+__all__ = [
+    "Completion",
+    "ElementFnSpec",
+    "Executor",
+    "ExecutorRequest",
+    "Failure",
+    "InlineExecutor",
+    "run_chunk",
+]
 
 #: ``f(index, element) -> output``.
 ElementFn = Callable[[int, Any], Any]
@@ -32,15 +50,57 @@ class ElementFnSpec(Protocol):
 
 
 class Failure:
-    """Stands in for the output of an element whose function raised."""
+    """Stands in for an element whose computation (or input) raised: the exception, held
+    at the element's place until the consumer reaches it.
 
-    __slots__ = ("exc",)
+    Attributes:
+        exc: The exception (``None`` once :meth:`throw` raised it).
+        from_input: The stage's input raised it, not the stage's own function.
+    """
 
-    def __init__(self, exc: BaseException):
-        self.exc = exc
+    __slots__ = ("exc", "from_input")
+
+    def __init__(self, exc: BaseException, from_input: bool = False):
+        self.exc: BaseException | None = exc
+        self.from_input = from_input
 
     def __repr__(self) -> str:
         return f"Failure({self.exc!r})"
+
+    def throw(self, stage: str, index: int | None = None) -> NoReturn:
+        """Raise the held exception in the consumer; once.
+
+        The holder lets go of it first and this frame keeps no reference: the exception's
+        traceback holds the frames it passes through (the stage's, whose ``self`` is the
+        iterator), so a reference from any of them back to the exception would be a cycle
+        that keeps a dropped iterator, and its worker processes, alive until the garbage
+        collector runs.
+
+        A ``SystemExit`` (or any other ``BaseException`` but ``KeyboardInterrupt``) raised
+        where stoker ran code for the consumer, on a thread or in a worker process, is
+        raised as :class:`~stoker.errors.WorkerError` naming the stage, the original as
+        its ``__cause__`` (with the worker's traceback): ``sys.exit()`` in a map function
+        must not end a training script with status 0. ``KeyboardInterrupt`` passes.
+        """
+        exc, self.exc = self.exc, None
+        if exc is None:
+            raise RuntimeError(f"stage {stage}: internal error: a failure raised twice")
+        try:
+            if isinstance(exc, (Exception, KeyboardInterrupt)):
+                raise exc
+            where = f" at input element {index}" if index is not None else ""
+            raise WorkerError(
+                f"stage {stage}: {type(exc).__name__}({_args(exc)}) was raised{where} where "
+                "stoker runs code for you (a thread or a worker process); it is reported "
+                "as an error of the stage instead of ending the program. Its traceback is "
+                "the cause below."
+            ) from exc
+        finally:
+            del exc
+
+
+def _args(exc: BaseException) -> str:
+    return ", ".join(repr(a) for a in exc.args)
 
 
 class Completion:
@@ -92,7 +152,47 @@ def run_chunk(
             append(fn(index, element))
         except BaseException as e:  # delivered to the consumer, never lost
             append(Failure(e))
-    return Completion(tag, out, time.perf_counter() - start, clock() - cpu, start)
+    done = Completion(tag, out, time.perf_counter() - start, clock() - cpu, start)
+    # A failure's traceback holds this frame: no local may lead back to the failure.
+    del out, append
+    return done
+
+
+@dataclasses.dataclass(frozen=True)
+class ExecutorRequest:
+    """What a stage tells :func:`~stoker.exec.make_executor` about the work it hands out.
+
+    Attributes:
+        spec: Makes the element function of each pass; executors that run elsewhere
+            pickle it (cloudpickle), so it must not hold the stage's input.
+        stage: Stage name, for errors and thread names.
+        concurrency: Chunks to compute at once (the stage's ``num_parallel_calls``).
+        cpu_budget: Cores the pipeline may use (resolved ``Options.cpu_budget``).
+        io_concurrency: Calls allowed in flight for work that mostly waits.
+        ram_budget: Bytes buffers may hold; bounds shared-memory rings. [Unit: byte]
+        seed: ``Options.seed`` (worker processes seed their global generators from it).
+        autotune: ``concurrency`` came from ``AUTOTUNE``: ``"auto"`` may go beyond it
+            for calls that mostly wait.
+        owner: Workers kept between passes serve this object's next pass (held weakly);
+            ``None``: nothing is kept.
+        stats: The stage's recorder (``set_info`` receives the executor's choice).
+    """
+
+    spec: ElementFnSpec
+    stage: str
+    concurrency: int
+    cpu_budget: int
+    io_concurrency: int = 64
+    ram_budget: int = 1 << 32
+    seed: int | None = None
+    autotune: bool = False
+    owner: Any = None
+    stats: Any = None
+
+    @property
+    def max_threads(self) -> int:
+        """Bound this stage asks of the shared thread pool (CPU budget + I/O concurrency)."""
+        return self.cpu_budget + self.io_concurrency
 
 
 class Executor(abc.ABC):
@@ -103,11 +203,21 @@ class Executor(abc.ABC):
     the executor can no longer compute (a worker process died).
     """
 
-    #: ``"inline"``, ``"thread"`` or ``"process"``.
+    #: Registered name: ``"inline"``, ``"thread"``, ``"process"``, ... (``"auto"``
+    #: reports the kind it currently runs on).
     kind = "executor"
+    #: Work per chunk worth one hand-off (chunks of cheap elements grow to it); ``0``:
+    #: one element per chunk. [Unit: second]
+    chunk_s = 0.0
+    #: At most this many bytes of arrays per chunk (shared memory holds a window of
+    #: chunks); ``0``: no bound. [Unit: byte]
+    chunk_bytes = 0
+    _MAX_CHUNK = 64
 
     def __init__(self) -> None:
         self.in_flight = 0  # chunks submitted and not yet returned by poll()
+        #: What runs the chunks and why, for ``it.executor_info`` and the stats.
+        self.info: dict[str, Any] = {"executor": self.kind}
 
     @property
     @abc.abstractmethod
@@ -120,9 +230,27 @@ class Executor(abc.ABC):
         the extra ones wait in the executor and start the moment a worker frees up."""
         return self.slots
 
+    @property
+    def parallelism(self) -> int:
+        """Chunks computed at once."""
+        return self.slots
+
     def ready(self) -> bool:
         """False while workers are still starting (a submit would wait for them)."""
         return True
+
+    def accepting(self) -> bool:
+        """Whether the stage should submit another chunk now."""
+        return self.in_flight < self.capacity
+
+    def chunk_size(self, elem_s: float, elem_bytes: float) -> int:
+        """Elements per chunk, given the measured compute time and array bytes of one."""
+        if self.chunk_s <= 0.0 or elem_s <= 0.0:
+            return 1
+        chunk = min(self._MAX_CHUNK, round(self.chunk_s / elem_s))
+        if self.chunk_bytes and elem_bytes > 0:
+            chunk = min(chunk, int(self.chunk_bytes // elem_bytes))
+        return max(1, chunk)
 
     @abc.abstractmethod
     def submit(self, tag: int, pass_id: list[int], items: list[tuple[int, Any]]) -> None:
@@ -132,13 +260,40 @@ class Executor(abc.ABC):
     def poll(self, timeout: float) -> list[Completion]:
         """Completions that arrived, waiting up to ``timeout`` seconds for the first one."""
 
+    def resolve(self, result: Any) -> Any:
+        """The value to deliver for ``result`` (of a completion), called right before it
+        is delivered: an executor may hand results over lazily (shared memory)."""
+        return result
+
+    def discard(self, results: Iterable[Any]) -> None:
+        """Results that will never be delivered (a restore dropped them)."""
+        del results
+
     @abc.abstractmethod
-    def close(self) -> None:
-        """Stop; idempotent. Chunks in flight are dropped."""
+    def close(self, wait: bool = True) -> None:
+        """Stop; idempotent. Chunks in flight are dropped.
+
+        Args:
+            wait: Wait (a few seconds at most) for workers to stop. Finalizers pass
+                ``False``: they may run on any thread, inside anything.
+        """
 
     def release(self) -> None:
         """Give workers back for reuse (after a finished pass); default: :meth:`close`."""
         self.close()
+
+    def finish(self, timeout: float) -> None:
+        """Wait up to ``timeout`` for the chunks in flight (their results dropped), then
+        :meth:`release`: what a restore does with the executor of the pass it abandons."""
+        deadline = time.monotonic() + timeout
+        try:
+            while self.in_flight and time.monotonic() < deadline:
+                for c in self.poll(min(0.1, max(0.0, deadline - time.monotonic()))):
+                    self.discard(c.results)
+        except WorkerError:
+            self.close()
+            return
+        self.release()
 
 
 class InlineExecutor(Executor):
@@ -170,6 +325,7 @@ class InlineExecutor(Executor):
         self.in_flight -= len(done)
         return done
 
-    def close(self) -> None:
+    def close(self, wait: bool = True) -> None:
+        del wait
         self._done = []
         self.in_flight = 0

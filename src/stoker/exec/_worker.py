@@ -169,6 +169,7 @@ def _serve(endpoint: Endpoint) -> None:
         nbytes = 0
         for r in done.results:
             if type(r) is Failure:
+                assert r.exc is not None
                 r = RemoteFailure(r.exc)
             elif _has_array(r):
                 try:

@@ -26,6 +26,8 @@ A worker that dies (segfault, ``os._exit``, the OOM killer) is noticed within
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import logging
 import selectors
 import signal
@@ -35,13 +37,15 @@ import sys
 import threading
 import time
 import weakref
+from collections.abc import Iterable
 from typing import Any
 
 import cloudpickle
 
 from stoker.errors import WorkerError
 from stoker.exec import _shutdown
-from stoker.exec._base import Completion, Executor, Failure
+from stoker.exec._base import Completion, Executor, ExecutorRequest, Failure
+from stoker.exec._registry import register_executor
 from stoker.exec._worker import RemoteFailure
 from stoker.exec.shared_memory import Endpoint, Packed, PeerClosed
 
@@ -51,7 +55,9 @@ __all__ = [
     "WorkerGroup",
     "describe_exit",
     "live_worker_pids",
+    "make_process_executor",
     "park",
+    "spec_bytes",
     "take_parked",
 ]
 
@@ -312,6 +318,8 @@ class ProcessExecutor(Executor):
     """
 
     kind = "process"
+    chunk_s = 10e-3
+    chunk_bytes = 4 << 20
 
     def __init__(self, group: WorkerGroup, stage: str, on_release: Any = None):
         super().__init__()
@@ -429,7 +437,24 @@ class ProcessExecutor(Executor):
         self.close()
         return err
 
-    def close(self) -> None:
+    def resolve(self, result: Any) -> Any:
+        if type(result) is Packed:
+            return result.unpack()  # zero-copy views of shared memory
+        return result
+
+    def discard(self, results: Iterable[Any]) -> None:
+        for r in results:
+            if type(r) is Packed:
+                r.release()
+
+    @property
+    def parallelism(self) -> int:
+        return self._n
+
+    def close(self, wait: bool = True) -> None:
+        # Workers are stopped either way (stop message, SIGTERM, SIGKILL): a process left
+        # running is a leak, and its reaping is quick next to a thread mid-call.
+        del wait
         group, self._group = self._group, None
         self.in_flight = 0
         self._selector.close()
@@ -450,3 +475,37 @@ class ProcessExecutor(Executor):
             self._selector.close()
             return
         self.close()
+
+
+def spec_bytes(request: ExecutorRequest) -> bytes:
+    """``request.spec`` pickled for the workers.
+
+    Raises:
+        TypeError: cloudpickle cannot pickle it (the message says what to do).
+    """
+    try:
+        return cloudpickle.dumps(request.spec)  # type: ignore[no-any-return]
+    except Exception as e:
+        raise TypeError(
+            f"{request.stage}: executor='process' needs a function cloudpickle can pickle; "
+            f"{type(e).__name__}: {e}. Use executor='thread'."
+        ) from e
+
+
+def make_process_executor(request: ExecutorRequest, spec: bytes | None = None) -> ProcessExecutor:
+    """A :class:`ProcessExecutor` on ``request.concurrency`` workers (at most the CPU
+    budget), taking back the workers ``request.owner``'s last pass kept, if any."""
+    if spec is None:
+        spec = spec_bytes(request)
+    n = max(1, min(request.concurrency, request.cpu_budget))
+    owner = request.owner
+    key = (n, request.seed, hashlib.blake2b(spec, digest_size=16).digest())
+    group = take_parked(owner, key) if owner is not None else None
+    if group is None:
+        ring = max(64 << 20, request.ram_budget // (8 * n))
+        group = WorkerGroup(spec, n, request.seed, ring)
+    on_release = functools.partial(park, owner, key) if owner is not None else None
+    return ProcessExecutor(group, request.stage, on_release)
+
+
+register_executor("process", make_process_executor)

@@ -28,7 +28,14 @@ from collections.abc import Callable
 from typing import Any
 
 from stoker.exec import _shutdown
-from stoker.exec._base import Completion, ElementFn, ElementFnSpec, Executor, run_chunk
+from stoker.exec._base import (
+    Completion,
+    ElementFn,
+    ElementFnSpec,
+    Executor,
+    run_chunk,
+)
+from stoker.exec._registry import register_executor
 
 __all__ = ["POOL", "ThreadExecutor", "ThreadPool"]
 
@@ -207,8 +214,9 @@ def _worker(gen: _Generation, lock: threading.RLock) -> None:
 POOL = ThreadPool()
 
 
-class _Shared:
-    """What the executor shares with its tasks; tasks never reference the executor.
+class _Backlog:
+    """A thread executor's queue of chunks and of completions, shared with its tasks
+    (tasks never reference the executor).
 
     At most ``limit`` chunks run at once. Chunks submitted beyond that wait in
     ``backlog``, and a pool thread that finishes a chunk takes the next one itself, so a
@@ -243,6 +251,7 @@ class ThreadExecutor(Executor):
     """
 
     kind = "thread"
+    chunk_s = 200e-6
 
     def __init__(
         self,
@@ -253,7 +262,7 @@ class ThreadExecutor(Executor):
     ):
         super().__init__()
         self._spec = spec
-        self._shared = _Shared(max(1, concurrency))
+        self._shared = _Backlog(max(1, concurrency))
         self._pool = pool or POOL
         self._lease: int | None = self._pool.lease(max(max_threads, self.concurrency))
         self._fns: dict[tuple[int, ...], ElementFn] = {}
@@ -307,7 +316,7 @@ class ThreadExecutor(Executor):
         self.in_flight -= len(out)
         return out
 
-    def close(self, join: bool = True) -> None:
+    def close(self, wait: bool = True) -> None:
         shared = self._shared
         with shared.lock:
             shared.cancelled = True
@@ -315,10 +324,10 @@ class ThreadExecutor(Executor):
         lease, self._lease = self._lease, None
         self.in_flight = 0
         if lease is not None:
-            self._pool.release(lease, join=join)
+            self._pool.release(lease, join=wait)
 
 
-def _runner(shared: _Shared, job: _Job | None) -> None:
+def _runner(shared: _Backlog, job: _Job | None) -> None:
     """Compute ``job``, then the backlog's next chunks while a call slot is free."""
     try:
         while job is not None:
@@ -339,3 +348,9 @@ def _runner(shared: _Shared, job: _Job | None) -> None:
         raise
     with shared.lock:
         shared.running -= 1
+
+
+register_executor(
+    "thread",
+    lambda request: ThreadExecutor(request.spec, request.concurrency, request.max_threads),
+)

@@ -9,6 +9,8 @@ consumer's thread pulls the elements (the input is only touched there) and up to
 Stacking small elements costs less than a hand-off to a thread: once the measured cost of
 a stack is below :data:`_INLINE_BELOW_S`, batches are stacked inline (``it.inline``).
 
+The executor is the shared thread pool's (``make_executor("thread")``); the iterator is a
+:class:`~stoker.ops._parallel_common.ParallelIterator` (lazy start, Ctrl-C, restores).
 The state is the input's position before the first batch not yet delivered
 (:class:`~stoker.ops._parallel_common.InputCursor`) and the count of elements batched
 before it; a sequential ``batch`` state restores here too.
@@ -18,22 +20,18 @@ from __future__ import annotations
 
 import collections
 import itertools
-import weakref
 from collections.abc import Callable
 from typing import Any
 
 from stoker._structure import stack
-from stoker.exec._base import Failure
-from stoker.exec.threads import ThreadExecutor
-from stoker.iterator import DatasetIterator, IteratorState, IterContext, State
-from stoker.ops._parallel_common import InputCursor
+from stoker.exec import Executor, ExecutorRequest, Failure, make_executor
+from stoker.iterator import IterContext, State
+from stoker.ops._parallel_common import POLL_S, InputCursor, ParallelIterator
 from stoker.ops.batch import BatchDataset
 from stoker.options import AUTOTUNE
-from stoker.stats import stats_for
 
 __all__ = ["ParallelBatchIterator"]
 
-_POLL_S = 0.1
 #: Stacks cheaper than this run inline: a thread hand-off costs about as much.
 _INLINE_BELOW_S = 50e-6
 _MEASURE = 4  # batches stacked on threads before the inline decision
@@ -49,30 +47,31 @@ class _StackSpec:
         return lambda start, elements: stack(elements, stage, start)
 
 
-class _Error:
-    """An input error at its batch's position."""
-
-    __slots__ = ("exc",)
-
-    def __init__(self, exc: BaseException):
-        self.exc = exc
-
-
-class ParallelBatchIterator(DatasetIterator):
+class ParallelBatchIterator(ParallelIterator):
     """See the module docstring."""
 
     OP = "parallel_batch"
+    SEQUENTIAL_OP = "batch"
+    _run: Executor | None
 
     def __init__(self, ctx: IterContext, ds: BatchDataset):
-        self._input = ds._input._make_iterator(ctx)
-        super().__init__(ctx, ds, (self._input,))
+        super().__init__(ctx, ds)
         opts = ctx.options
+        assert opts.cpu_budget is not None and opts.io_concurrency is not None
+        self._pass_id = ctx.take_pass(ds)
         self._bs = ds._batch_size
         self._drop = ds._drop_remainder
         npc = ds._num_parallel_calls
-        cpu = int(opts.cpu_budget or 1)
+        cpu = opts.cpu_budget
         self._concurrency = cpu if npc is None or npc == AUTOTUNE else max(1, int(npc))
-        self._max_threads = cpu + int(opts.io_concurrency or 64)
+        self._request = ExecutorRequest(
+            spec=_StackSpec(self.stage),
+            stage=self.stage,
+            concurrency=self._concurrency,
+            cpu_budget=cpu,
+            io_concurrency=opts.io_concurrency,
+            stats=self.stats,
+        )
         det = ds._deterministic if ds._deterministic is not None else opts.deterministic
         self._deterministic = bool(det)
         self._cursor = InputCursor(self._input)
@@ -82,28 +81,25 @@ class ParallelBatchIterator(DatasetIterator):
         self._ready: collections.deque[int] = collections.deque()
         self._tags = itertools.count()
         self._end = False
-        self._ex: ThreadExecutor | None = None
-        self._finalizer: weakref.finalize[Any, Any] | None = None
         self._stack_s: list[float] = []
         #: True once stacking proved cheaper than a hand-off (batches are stacked inline).
         self.inline = False
-        self.stats = stats_for(opts, self.stage)
 
-    def _executor(self) -> ThreadExecutor:
-        if self._ex is None:
-            self.lifecycle = IteratorState.RUNNING
-            self._ex = ThreadExecutor(_StackSpec(self.stage), self._concurrency, self._max_threads)
-            self._finalizer = weakref.finalize(self, self._ex.close, False)
-        return self._ex
+    def _new_run(self) -> Executor:
+        return make_executor("thread", self._request)
 
-    def __next__(self) -> Any:
-        if self.lifecycle is IteratorState.CLOSED:
-            raise StopIteration
+    def _next(self) -> Any:
         if self.inline and not self._pending:
+            if self._run is not None:
+                self._release_run()  # the threads are not needed any more
             return self._next_inline()
-        ex = self._executor()
+        ex = self._run
+        if ex is None:  # the pass ended
+            raise StopIteration
         while True:
-            while not self._end and len(self._pending) < 2 * self._concurrency:
+            # Once stacking inline wins, nothing more goes to the threads: the batches
+            # pending there are delivered, then the inline path takes over.
+            while not self._end and not self.inline and len(self._pending) < 2 * self._concurrency:
                 if ex.in_flight >= self._concurrency:
                     break
                 if not self._submit(ex):
@@ -112,9 +108,9 @@ class ParallelBatchIterator(DatasetIterator):
             if tag is not None:
                 return self._deliver(tag)
             if not self._pending:
-                self._release()
+                self._release_run()
                 raise StopIteration
-            self._accept(ex.poll(_POLL_S))
+            self._accept(ex.poll(POLL_S))
 
     def _pull_batch(self) -> tuple[int, int, list[Any]] | None:
         """``(first seq, start, elements)`` of the next batch, or None at the end."""
@@ -132,21 +128,21 @@ class ParallelBatchIterator(DatasetIterator):
         self._consumed = start + len(elements)
         return seq, start, elements
 
-    def _submit(self, ex: ThreadExecutor) -> bool:
+    def _submit(self, ex: Executor) -> bool:
         tag = next(self._tags)
         seq, start = self._cursor.seq, self._consumed
         try:
             batch = self._pull_batch()
         except Exception as e:
             self._pending[tag] = (seq, start)
-            self._results[tag] = _Error(e)
+            self._results[tag] = Failure(e, from_input=True)
             self._ready.append(tag)
             return False
         if batch is None:
             return False
         seq, start, elements = batch
         self._pending[tag] = (seq, start)
-        ex.submit(tag, [0, 0], [(start, elements)])
+        ex.submit(tag, self._pass_id, [(start, elements)])
         return True
 
     def _accept(self, completions: list[Any]) -> None:
@@ -177,15 +173,15 @@ class ParallelBatchIterator(DatasetIterator):
         r = self._results.pop(tag)
         if self._pending:
             self._cursor.forget_before(self._pending[next(iter(self._pending))][0])
-        if type(r) is Failure or type(r) is _Error:
-            raise r.exc
+        if type(r) is Failure:
+            r.throw(self.stage)
         self.stats.add(elements=1)
         return r
 
     def _next_inline(self) -> Any:
         batch = self._pull_batch()
         if batch is None:
-            self._release()
+            self._release_run()
             raise StopIteration
         self._cursor.forget_before(self._cursor.seq)
         _, start, elements = batch
@@ -193,21 +189,7 @@ class ParallelBatchIterator(DatasetIterator):
         self.stats.add(elements=1)
         return out
 
-    def _release(self) -> None:
-        if self._finalizer is not None:
-            self._finalizer.detach()
-            self._finalizer = None
-        ex, self._ex = self._ex, None
-        if ex is not None:
-            ex.close()
-
     # -- state -----------------------------------------------------------------------------
-
-    def set_state(self, state: State) -> None:
-        """Restore; also accepts a sequential ``batch`` state."""
-        if isinstance(state, dict) and state.get("op") == "batch":
-            state = {**state, "op": self.OP}
-        super().set_state(state)
 
     def _get_state(self) -> State:
         if self._pending:
@@ -215,20 +197,33 @@ class ParallelBatchIterator(DatasetIterator):
         else:
             seq, consumed = self._cursor.seq, self._consumed
         input_state, skip = self._cursor.position(seq)
-        return {"input": input_state, "skip": skip, "consumed": consumed}
+        return {
+            "input": input_state,
+            "skip": skip,
+            "consumed": consumed,
+            "epoch": list(self._pass_id),
+        }
 
-    def _set_state(self, state: State) -> None:
+    def _restore(self, state: State) -> None:
         skip = int(state.get("skip", 0))
         consumed = int(state["consumed"])
-        self._release()
+        if "epoch" in state:  # a sequential batch state has none: keep this pass's
+            self._pass_id = [int(e) for e in state["epoch"]]
         self._cursor.restore(state["input"], skip)
         self._consumed = consumed
         self._pending.clear()
         self._results.clear()
         self._ready.clear()
         self._end = False
-        if self.lifecycle is IteratorState.RUNNING:
-            self.lifecycle = IteratorState.NOT_STARTED
 
-    def _close(self) -> None:
-        self._release()
+    # -- visibility ------------------------------------------------------------------------
+
+    def stage_info(self) -> dict[str, Any]:
+        ex = self._run
+        return {
+            "parallelism": self._concurrency,
+            "executor": "inline" if self.inline else "thread",
+            "buffered": len(self._results),
+            "in_flight": ex.in_flight if ex is not None else 0,
+            "capacity": 2 * self._concurrency,
+        }

@@ -1,4 +1,13 @@
-"""What the parallel ops share: a checkpointable cursor over their input.
+"""What the parallel ops share: one iterator skeleton and a checkpointable input cursor.
+
+:class:`ParallelIterator` is the base of every parallel stage (``map``, ``interleave`` and
+``batch`` with ``num_parallel_calls``, ``prefetch``). It owns what they all do the same
+way: start their background work lazily (on the first ``next()``), close on Ctrl-C,
+hold that work in one *run* object with a finalizer that stops it when the iterator is
+dropped, replace the run whole on ``set_state()`` (a restore builds a fresh one, as
+torchdata's ``ParallelMapper.reset`` does), restore a state of the sequential op, and
+report :meth:`~ParallelIterator.stage_info`. A run never references its iterator, so a
+dropped iterator is freed by reference counting and its finalizer runs at once.
 
 Parallel stages pull elements ahead of the consumer, so their input's *current* position
 is not the one to save: a checkpoint must hold the position as of the last element the
@@ -18,15 +27,34 @@ keeps may be read from another under the owner's lock.
 
 from __future__ import annotations
 
+import abc
 import collections
 import threading
 import time
-from typing import Any
+import weakref
+from typing import TYPE_CHECKING, Any, Protocol
 
 from stoker.errors import CheckpointError
-from stoker.iterator import DatasetIterator, saved, snapshot
+from stoker.iterator import DatasetIterator, IteratorState, IterContext, State, saved, snapshot
+from stoker.stats import stats_for
 
-__all__ = ["END", "ERROR", "SNAPSHOT_WORK_RATIO", "VALUE", "InputCursor", "pull_outcome"]
+if TYPE_CHECKING:
+    from stoker.ops._common import UnaryDataset
+
+__all__ = [
+    "END",
+    "ERROR",
+    "POLL_S",
+    "SNAPSHOT_WORK_RATIO",
+    "VALUE",
+    "InputCursor",
+    "ParallelIterator",
+    "Run",
+    "pull_outcome",
+]
+
+#: Longest single wait before checking again (closing, dead workers, Ctrl-C). [Unit: second]
+POLL_S = 0.1
 
 #: Snapshot once pulling has cost this many times a snapshot since the last one.
 SNAPSHOT_WORK_RATIO = 20.0
@@ -158,3 +186,117 @@ def pull_outcome(cursor: InputCursor) -> tuple[tuple[int, int, Any], bool]:
         return (seq, ERROR, e), False
     except BaseException as e:  # KeyboardInterrupt from below: deliver, then stop
         return (seq, ERROR, e), True
+
+
+class Run(Protocol):
+    """The background work of one pass of a parallel stage (threads, an executor)."""
+
+    def close(self, wait: bool = True) -> None:
+        """Stop now; idempotent. ``wait=False`` (finalizers) never blocks for long."""
+
+    def release(self) -> None:
+        """The pass ended normally: stop, keeping what the next pass may reuse."""
+
+
+class ParallelIterator(DatasetIterator):
+    """The skeleton of a parallel stage (see the module docstring).
+
+    Subclasses implement :meth:`_new_run` (start the background work),
+    :meth:`_next` (one element), :meth:`_get_state`, :meth:`_restore` (positions only:
+    the run is already gone) and :meth:`stage_info`; :meth:`_quiesce` if a run must be
+    stopped differently before a restore.
+    """
+
+    #: The sequential op whose states this stage restores too.
+    SEQUENTIAL_OP = ""
+
+    def __init__(self, ctx: IterContext, ds: UnaryDataset):
+        self._input = ds._input._make_iterator(ctx)
+        super().__init__(ctx, ds, (self._input,))
+        self.stats = stats_for(ctx.options, self.stage)
+        self._run: Any = None
+        self._finalizer: weakref.finalize[Any, Any] | None = None
+
+    def __next__(self) -> Any:
+        if self.lifecycle is not IteratorState.RUNNING:
+            if self.lifecycle is IteratorState.CLOSED:
+                raise StopIteration
+            self._begin()
+        try:
+            return self._next()
+        except KeyboardInterrupt:
+            self.close()
+            raise
+
+    def _begin(self) -> None:
+        self.lifecycle = IteratorState.RUNNING
+        run = self._new_run()
+        if run is not None:
+            self._run = run
+            # The run holds nothing of the iterator: dropping the iterator runs this.
+            self._finalizer = weakref.finalize(self, run.close, False)
+
+    @abc.abstractmethod
+    def _new_run(self) -> Run | None:
+        """Start this pass's background work (``None``: nothing to start)."""
+
+    @abc.abstractmethod
+    def _next(self) -> Any:
+        """The next element (the run exists)."""
+
+    def _take_run(self) -> Any:
+        """Detach the run from the iterator; the caller stops it."""
+        finalizer, self._finalizer = self._finalizer, None
+        if finalizer is not None:
+            finalizer.detach()
+        run, self._run = self._run, None
+        return run
+
+    def _release_run(self) -> None:
+        """The pass ended: release the run (workers may serve the next pass)."""
+        run = self._take_run()
+        if run is not None:
+            run.release()
+
+    # -- state -----------------------------------------------------------------------------
+
+    def set_state(self, state: State) -> None:
+        """Restore; also accepts a state of the sequential op (same pipeline)."""
+        if isinstance(state, dict) and state.get("op") == self.SEQUENTIAL_OP:
+            state = {**state, "op": self.OP}
+        super().set_state(state)
+
+    def _set_state(self, state: State) -> None:
+        run = self._take_run()
+        if run is not None:
+            self._quiesce(run)
+        if self.lifecycle is IteratorState.RUNNING:
+            self.lifecycle = IteratorState.NOT_STARTED  # the next next() builds a new run
+        self._restore(state)
+
+    def _quiesce(self, run: Any) -> None:
+        """Stop ``run`` before a restore repositions the input.
+
+        Raises:
+            CheckpointError: Work of the run is still inside the input.
+        """
+        run.close()
+
+    @abc.abstractmethod
+    def _restore(self, state: State) -> None:
+        """Reposition from ``state``; the old run is stopped."""
+
+    def _close(self) -> None:
+        run = self._take_run()
+        if run is not None:
+            run.close()
+
+    # -- visibility ------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def stage_info(self) -> dict[str, Any]:
+        """Current values, cheap, lock-free (another thread may call it at any time):
+        ``parallelism`` (calls at once), ``executor`` (what runs them), ``buffered``
+        (results ready, not yet delivered), ``in_flight`` (being computed) and
+        ``capacity`` (the most that may be buffered or in flight), in the stage's unit
+        of work (elements; batches for ``batch``)."""

@@ -33,17 +33,24 @@ from typing import Any
 
 from stoker.dataset import Dataset
 from stoker.errors import CheckpointError
+from stoker.exec._base import Failure
 from stoker.exec.threads import POOL
-from stoker.iterator import DatasetIterator, IteratorState, IterContext, State, saved, snapshot
+from stoker.iterator import DatasetIterator, IterContext, State, saved, snapshot
 from stoker.ops._common import annotate, call, func_name, stop_iteration_error
-from stoker.ops._parallel_common import END, ERROR, VALUE, InputCursor, pull_outcome
+from stoker.ops._parallel_common import (
+    END,
+    ERROR,
+    POLL_S,
+    VALUE,
+    InputCursor,
+    ParallelIterator,
+    pull_outcome,
+)
 from stoker.ops.interleave import InterleaveDataset, make_inner
 from stoker.options import AUTOTUNE
-from stoker.stats import stats_for
 
 __all__ = ["ParallelInterleaveIterator"]
 
-_POLL_S = 0.1
 #: Elements each slot's buffer holds (at least; ``2 * block_length`` if larger).
 _BUFFER_MIN = 8
 #: How long close() and set_state() wait for running tasks. [Unit: second]
@@ -53,8 +60,9 @@ _RESTORE_TIMEOUT_S = 300.0
 _VALUE, _ERROR, _END = VALUE, ERROR, END
 
 
-class _Shared:
-    """What pool tasks hold: the condition, counters and every live slot (for cleanup)."""
+class _Tasks:
+    """The run of one pass: what pool tasks hold (the condition, the count of running
+    tasks, the stop flag, every live reader for cleanup) and the pool lease."""
 
     def __init__(self) -> None:
         self.cond = threading.Condition(threading.Lock())
@@ -62,8 +70,15 @@ class _Shared:
         self.stop = False
         # Weak: a strong set would keep the iterator alive (slot -> inner iterator -> its
         # IterContext -> every node) from the finalizer that is meant to notice it is gone.
-        self.slots: weakref.WeakSet[_Slot] = weakref.WeakSet()
+        self.slots: weakref.WeakSet[_InnerReader] = weakref.WeakSet()
         self.lease: int | None = None
+
+    def close(self, wait: bool = True) -> None:
+        # A finalizer may run on any thread, inside anything: it signals, never waits.
+        self.shutdown(_STOP_TIMEOUT_S if wait else 0.0)
+
+    def release(self) -> None:
+        self.close()
 
     def shutdown(self, timeout: float = _STOP_TIMEOUT_S) -> bool:
         """Stop tasks, close idle inner iterators, give the pool back. True if all stopped."""
@@ -72,7 +87,7 @@ class _Shared:
             self.cond.notify_all()
             deadline = time.monotonic() + timeout
             while self.running and time.monotonic() < deadline:
-                self.cond.wait(min(_POLL_S, max(0.0, deadline - time.monotonic())))
+                self.cond.wait(min(POLL_S, max(0.0, deadline - time.monotonic())))
             stopped = self.running == 0
             idle = [s for s in list(self.slots) if not s.busy]
             self.slots.clear()
@@ -84,8 +99,9 @@ class _Shared:
         return stopped
 
 
-class _Slot:
-    """An input element: its inner iterator once opened, and its buffer."""
+class _InnerReader:
+    """One input element of the cycle (or ahead of it): ``map_func``'s dataset and
+    its inner iterator once opened, a cursor over it, and the buffer a task fills."""
 
     __slots__ = (
         "__weakref__",
@@ -131,7 +147,7 @@ class _Slot:
             it.close()
 
 
-def _open_task(shared: _Shared, slot: _Slot, fn: Any) -> None:
+def _open_task(shared: _Tasks, slot: _InnerReader, fn: Any) -> None:
     it = None
     try:
         if not shared.stop:
@@ -148,7 +164,7 @@ def _open_task(shared: _Shared, slot: _Slot, fn: Any) -> None:
         it.close()
 
 
-def _fill_task(shared: _Shared, slot: _Slot, capacity: int) -> None:
+def _fill_task(shared: _Tasks, slot: _InnerReader, capacity: int) -> None:
     cursor = slot.cursor
     it = None
     try:
@@ -170,7 +186,7 @@ def _fill_task(shared: _Shared, slot: _Slot, capacity: int) -> None:
             it.close()
 
 
-def _task_done(shared: _Shared, slot: _Slot) -> DatasetIterator | None:
+def _task_done(shared: _Tasks, slot: _InnerReader) -> DatasetIterator | None:
     """Under ``shared.cond``: the task gives the slot back.
 
     Returns:
@@ -188,14 +204,15 @@ def _task_done(shared: _Shared, slot: _Slot) -> DatasetIterator | None:
     return None
 
 
-class ParallelInterleaveIterator(DatasetIterator):
+class ParallelInterleaveIterator(ParallelIterator):
     """See the module docstring."""
 
     OP = "parallel_interleave"
+    SEQUENTIAL_OP = "interleave"
+    _run: _Tasks | None
 
     def __init__(self, ctx: IterContext, ds: InterleaveDataset):
-        self._input = ds._input._make_iterator(ctx)
-        super().__init__(ctx, ds, (self._input,))
+        super().__init__(ctx, ds)
         self._ds = ds
         self._ctx_ = ctx
         opts = ctx.options
@@ -205,11 +222,12 @@ class ParallelInterleaveIterator(DatasetIterator):
         cycle = ds._cycle_length
         self._limit = cycle if npc is None or npc == AUTOTUNE else max(1, int(npc))
         self._capacity = max(_BUFFER_MIN, 2 * ds._block_length)
-        self._max_threads = int(opts.cpu_budget or 1) + int(opts.io_concurrency or 64)
-        self._slots: list[_Slot | None] = [None] * cycle
-        self._futures: collections.deque[_Slot] = collections.deque()
+        assert opts.cpu_budget is not None and opts.io_concurrency is not None
+        self._max_threads = opts.cpu_budget + opts.io_concurrency
+        self._slots: list[_InnerReader | None] = [None] * cycle
+        self._futures: collections.deque[_InnerReader] = collections.deque()
         self._made = 0  # futures from the left whose iterator is made (or failed)
-        self._wanted: collections.deque[_Slot] = collections.deque()
+        self._wanted: collections.deque[_InnerReader] = collections.deque()
         self._cycle = 0
         self._block = 0
         self._skips = 0  # deterministic=False: slots passed over since the last delivery
@@ -219,15 +237,22 @@ class ParallelInterleaveIterator(DatasetIterator):
         self._open = 0
         self._pulled = 0  # ordinals that entered the cycle
         self._next_ordinal = 0  # ordinals pulled (cycle + futures)
-        self._shared = _Shared()
-        self._finalizer = weakref.finalize(self, self._shared.shutdown, 0.0)
-        self.stats = stats_for(opts, self.stage)
+
+    @property
+    def _shared(self) -> _Tasks:
+        run = self._run
+        assert run is not None, "used before the run started"
+        return run
 
     # -- scheduling ------------------------------------------------------------------------
 
-    def _start(self) -> None:
-        self.lifecycle = IteratorState.RUNNING
-        self._shared.lease = POOL.lease(max(self._max_threads, self._limit))
+    def _new_run(self) -> _Tasks:
+        tasks = _Tasks()
+        tasks.lease = POOL.lease(max(self._max_threads, self._limit))
+        for slot in self._slots:  # restored by set_state()
+            if slot is not None:
+                tasks.slots.add(slot)
+        return tasks
 
     def _dispatch(self) -> None:
         """Under the condition: start queued work while fewer than the limit run."""
@@ -250,7 +275,7 @@ class ParallelInterleaveIterator(DatasetIterator):
             shared.running += 1
             POOL.submit(functools.partial(*task))
 
-    def _want(self, slot: _Slot, urgent: bool = False) -> None:
+    def _want(self, slot: _InnerReader, urgent: bool = False) -> None:
         if slot.queued or slot.busy or slot.closed or slot.ended:
             return
         if slot.it is not None and len(slot.buffer) > self._capacity // 2:
@@ -277,7 +302,7 @@ class ParallelInterleaveIterator(DatasetIterator):
             except Exception as e:
                 self._input_error = (e, before)
                 return
-            slot = _Slot(self._next_ordinal, element, before)
+            slot = _InnerReader(self._next_ordinal, element, before)
             self._next_ordinal += 1
             self._futures.append(slot)
             with self._shared.cond:
@@ -312,23 +337,12 @@ class ParallelInterleaveIterator(DatasetIterator):
             with self._shared.cond:
                 self._want(slot)
 
-    def _attach(self, slot: _Slot, it: DatasetIterator) -> None:
+    def _attach(self, slot: _InnerReader, it: DatasetIterator) -> None:
         slot.it = it
         slot.cursor = InputCursor(it)
         slot.cursor.mark()  # get_state() must never need the iterator itself
 
     # -- the cycle (the sequential op's loop) ---------------------------------------------
-
-    def __next__(self) -> Any:
-        if self.lifecycle is not IteratorState.RUNNING:
-            if self.lifecycle is IteratorState.CLOSED:
-                raise StopIteration
-            self._start()
-        try:
-            return self._next()
-        except KeyboardInterrupt:
-            self.close()
-            raise
 
     def _next(self) -> Any:
         slots = self._slots
@@ -350,9 +364,10 @@ class ParallelInterleaveIterator(DatasetIterator):
                 if slot.cursor is not None:
                     slot.cursor.forget_before(seq + 1)
                 if kind == _ERROR:
-                    if not isinstance(value, Exception):
-                        self.close()  # KeyboardInterrupt (or SystemExit) from below
-                    raise value
+                    if isinstance(value, KeyboardInterrupt):
+                        self.close()  # from below: stop everything
+                    failure, value, item = Failure(value), None, None  # see Failure.throw()
+                    failure.throw(self.stage)
                 self._block += 1
                 if self._block == self._ds._block_length:
                     self._advance_cycle()
@@ -367,7 +382,7 @@ class ParallelInterleaveIterator(DatasetIterator):
         self._finish()
         raise StopIteration
 
-    def _take(self, slot: _Slot) -> tuple[int, int, Any] | None:
+    def _take(self, slot: _InnerReader) -> tuple[int, int, Any] | None:
         """The slot's next item, waiting for it; with deterministic=False, None if it has
         none yet and other slots have not all been tried since the last delivery."""
         cond = self._shared.cond
@@ -381,7 +396,7 @@ class ParallelInterleaveIterator(DatasetIterator):
                 # A full round found nothing ready: wait for any buffer to change.
                 self._skips = 0
                 start = time.perf_counter()
-                cond.wait(_POLL_S)
+                cond.wait(POLL_S)
                 self.stats.add_wait(time.perf_counter() - start)
                 if not slot.buffer:
                     return None
@@ -392,7 +407,7 @@ class ParallelInterleaveIterator(DatasetIterator):
             self._dispatch()
             return item
 
-    def _wait_for(self, slot: _Slot) -> None:
+    def _wait_for(self, slot: _InnerReader) -> None:
         """Under the condition: block until ``slot`` has an item."""
         if slot.buffer:
             return
@@ -400,16 +415,16 @@ class ParallelInterleaveIterator(DatasetIterator):
         while not slot.buffer:
             self._want(slot, urgent=True)
             self._dispatch()
-            self._shared.cond.wait(_POLL_S)
+            self._shared.cond.wait(POLL_S)
         self.stats.add_wait(time.perf_counter() - start)
 
     def _enter_future(self) -> bool:
         """Put the next future in the empty slot at the cycle; False at the input's end."""
         if not self._futures:
             if self._input_error is not None:
-                exc, _ = self._input_error
+                failure = Failure(self._input_error[0], from_input=True)
                 self._input_error = None
-                raise exc
+                failure.throw(self.stage)
             if self._input_end:
                 return False
             self._top_up_futures()
@@ -424,7 +439,7 @@ class ParallelInterleaveIterator(DatasetIterator):
                         break
                     self._want(slot, urgent=True)
                     self._dispatch()
-                    cond.wait(_POLL_S)
+                    cond.wait(POLL_S)
             self._make_ready_iterators()
             self.stats.add_wait(time.perf_counter() - start)
         self._futures.popleft()
@@ -434,17 +449,18 @@ class ParallelInterleaveIterator(DatasetIterator):
             with cond:
                 self._shared.slots.discard(slot)
             slot.close()
-            exc = slot.error
-            if isinstance(exc, StopIteration):
+            failure, slot.error = Failure(slot.error), None
+            if isinstance(failure.exc, StopIteration):
+                failure.exc = None
                 raise stop_iteration_error(self.stage, self._ds._fn) from None
             if not slot.own_error:
-                annotate(exc, self.stage, self._ds._fn, slot.ordinal)
-            raise exc
+                annotate(failure.exc, self.stage, self._ds._fn, slot.ordinal)  # type: ignore[arg-type]
+            failure.throw(self.stage, slot.ordinal)
         self._slots[self._cycle] = slot
         self._open += 1
         return True
 
-    def _retire(self, slot: _Slot) -> None:
+    def _retire(self, slot: _InnerReader) -> None:
         with self._shared.cond:
             slot.closed = True
             self._shared.slots.discard(slot)
@@ -459,15 +475,9 @@ class ParallelInterleaveIterator(DatasetIterator):
         self._cycle = (self._cycle + 1) % len(self._slots)
 
     def _finish(self) -> None:
-        self._shared.shutdown()
+        self._release_run()
 
     # -- state -----------------------------------------------------------------------------
-
-    def set_state(self, state: State) -> None:
-        """Restore; also accepts a sequential ``interleave`` state."""
-        if isinstance(state, dict) and state.get("op") == "interleave":
-            state = {**state, "op": self.OP}
-        super().set_state(state)
 
     def _get_state(self) -> State:
         open_slots = [s for s in self._slots if s is not None]
@@ -498,13 +508,27 @@ class ParallelInterleaveIterator(DatasetIterator):
             "end": self._end,
         }
 
-    def _set_state(self, state: State) -> None:
+    def _quiesce(self, run: _Tasks) -> None:
+        if not run.shutdown(_RESTORE_TIMEOUT_S):
+            raise CheckpointError(
+                f"{self.stage}: interleave tasks still running after "
+                f"{_RESTORE_TIMEOUT_S:.0f} s; cannot reposition inner iterators under them"
+            )
+
+    def _restore(self, state: State) -> None:
         slot_states = state["slots"]
         if len(slot_states) != len(self._slots):
             raise ValueError(
                 f"state has {len(slot_states)} slots, cycle_length is {len(self._slots)}"
             )
-        self._reset(_RESTORE_TIMEOUT_S)
+        self._close_readers()
+        self._slots = [None] * len(self._slots)
+        self._futures.clear()
+        self._made = 0
+        self._wanted.clear()
+        self._input_error = None
+        self._input_end = False
+        self._open = 0
         self._input.set_state(state["input"])
         base, pulled = int(state["base"]), int(state["pulled"])
         wanted = {s["ordinal"]: (i, s) for i, s in enumerate(slot_states) if s}
@@ -515,14 +539,13 @@ class ParallelInterleaveIterator(DatasetIterator):
                 continue
             i, s = wanted[ordinal]
             it = make_inner(self._ctx_, self._ds, element, ordinal, self.stage)
-            slot = _Slot(ordinal, None, before)
+            slot = _InnerReader(ordinal, None, before)
             slot.opened = True
             cursor = InputCursor(it)
             cursor.restore(s["state"], int(s.get("skip", 0)))
             slot.it, slot.cursor = it, cursor
             cursor.mark()
             self._slots[i] = slot
-            self._shared.slots.add(slot)
         self._open = len(wanted)
         self._pulled = self._next_ordinal = pulled
         self._cycle = int(state["cycle"])
@@ -530,26 +553,26 @@ class ParallelInterleaveIterator(DatasetIterator):
         self._end = bool(state["end"])
         self._input_end = self._end
 
-    def _reset(self, timeout: float) -> None:
-        """Stop every task and drop every slot and future; the next next() restarts."""
-        self._finalizer.detach()
-        if not self._shared.shutdown(timeout):
-            raise CheckpointError(
-                f"{self.stage}: interleave tasks still running after {timeout:.0f} s; "
-                "cannot reposition inner iterators under them"
-            )
-        self._shared = _Shared()
-        self._finalizer = weakref.finalize(self, self._shared.shutdown, 0.0)
-        self._slots = [None] * len(self._slots)
-        self._futures.clear()
-        self._made = 0
-        self._wanted.clear()
-        self._input_error = None
-        self._input_end = False
-        self._open = 0
-        if self.lifecycle is IteratorState.RUNNING:
-            self.lifecycle = IteratorState.NOT_STARTED
+    def _close_readers(self) -> None:
+        """Close the inner iterators no task owns (the run, if any, is stopped)."""
+        for slot in [*self._slots, *self._futures]:
+            if slot is not None and not slot.busy:
+                slot.close()
 
     def _close(self) -> None:
-        self._finalizer.detach()
-        self._shared.shutdown()
+        super()._close()
+        self._close_readers()
+
+    def stage_info(self) -> dict[str, Any]:
+        run = self._run
+        try:
+            readers = [s for s in list(self._slots) if s is not None] + list(self._futures)
+        except RuntimeError:  # changed under us: the consumer thread is at work
+            readers = []
+        return {
+            "parallelism": self._limit,
+            "executor": "thread",
+            "buffered": sum(len(s.buffer) for s in readers),
+            "in_flight": run.running if run is not None else 0,
+            "capacity": self._capacity * 2 * len(self._slots),
+        }

@@ -11,12 +11,22 @@ at most ``num_parallel_calls`` of them computing, the others queued so that a th
 which finishes a chunk starts the next at once; processes: two per worker) and at most
 ``2 * slots * chunk`` elements (``slots``: ``num_parallel_calls``, or two per worker) are
 pulled and not yet delivered. A chunk is one element unless elements are cheap: chunks
-then grow until each costs ~0.2 ms on a thread or ~5 ms in a process, so hand-off
-overhead stays small.
+then grow until each costs ~0.2 ms on a thread or ~10 ms in a process (the executor's
+``chunk_s``), so the consumer's side (one message, one wake-up, one unpickling per chunk)
+stays near 2% of a core for processes. Element cost is measured as CPU time (waiting
+counted at a quarter): on a busy machine wall time grows, and chunks sized by it would
+shrink exactly when the consumer's per-chunk cost hurts most.
 
-``executor="auto"`` measures the function on its first elements (:mod:`stoker.exec._gil`)
-and moves it inline, to threads, or to processes; ``it.executor_info`` and the stats
-say which and why. While worker processes start, threads keep computing.
+The executor comes by name from :func:`stoker.exec.make_executor` (``"thread"``,
+``"process"``, ``"auto"``, ...); this module sees only the executor interface.
+``executor="auto"`` (:mod:`stoker.exec.auto`) measures the function on its first elements
+and moves it inline, to threads, or to processes; ``it.executor_info`` and the stats say
+which and why. Inline, ``next()`` calls the function directly.
+
+Errors: a function's exception reaches the consumer as the same object with a note
+naming the stage and element; a ``SystemExit`` raised in the function (on any executor)
+becomes a :class:`~stoker.errors.WorkerError` of the stage (``Failure.throw``), and a
+``KeyboardInterrupt`` passes and closes the iterator.
 
 Checkpoints: the state is the input's position as of the first element not yet
 delivered (an :class:`~stoker.ops._parallel_common.InputCursor` snapshot plus a skip
@@ -29,275 +39,113 @@ from __future__ import annotations
 
 import collections
 import copy
-import functools
-import hashlib
 import itertools
-import math
 import time
-import weakref
 from typing import Any
 
-import cloudpickle
-
 from stoker.errors import WorkerError
-from stoker.exec import _gil
-from stoker.exec._base import Completion, ElementFn, Executor, Failure, InlineExecutor
-from stoker.exec.processes import ProcessExecutor, WorkerGroup, park, take_parked
-from stoker.exec.shared_memory import Packed
-from stoker.exec.threads import ThreadExecutor
-from stoker.iterator import DatasetIterator, IteratorState, IterContext, State
+from stoker.exec import Completion, Executor, ExecutorRequest, Failure, make_executor
+from stoker.exec._base import ElementFn
+from stoker.iterator import IterContext, State
 from stoker.ops._common import annotate, stop_iteration_error
-from stoker.ops._parallel_common import InputCursor
+from stoker.ops._parallel_common import POLL_S, InputCursor, ParallelIterator
 from stoker.ops.map import MapDataset
 from stoker.options import AUTOTUNE
-from stoker.stats import stats_for
 
 __all__ = ["ParallelMapIterator"]
 
-#: Longest single wait before checking again (closing, dead workers, Ctrl-C).
-_POLL_S = 0.1
-#: Chunk sizes aim at this much work per chunk. [Unit: second]
-_THREAD_CHUNK_S = 200e-6
-_PROCESS_CHUNK_S = 5e-3
-_MAX_CHUNK = 64
-#: And at most this many bytes of arrays per chunk moved by processes. [Unit: byte]
-_CHUNK_BYTES = 4 << 20
-#: How often starting worker processes are checked for readiness. [Unit: second]
-_READY_CHECK_S = 0.01
-#: Waiting for chunks in flight before parking workers on set_state(). [Unit: second]
+#: Waiting for chunks in flight before keeping workers on set_state(). [Unit: second]
 _DRAIN_TIMEOUT_S = 2.0
 _TIDY_EVERY = 64
 
-# executor="auto" decisions, per dataset: later passes (epochs) reuse them instead of
-# measuring again, and so take back the worker processes the last pass parked.
-_DECISIONS: weakref.WeakKeyDictionary[MapDataset, _gil.Decision] = weakref.WeakKeyDictionary()
-
-
-class _InputError:
-    """An exception the input raised, held at its position in the output order."""
-
-    __slots__ = ("exc",)
-
-    def __init__(self, exc: BaseException):
-        self.exc = exc
-
-
-class _Run:
-    """The executors of one running pass. Holds no reference to the iterator, so the
-    iterator can be collected and its finalizer can close this."""
-
-    def __init__(self) -> None:
-        self.current: Executor | None = None
-        self.starting: ProcessExecutor | None = None
-        self.draining: list[Executor] = []
-
-    def switch(self, new: Executor) -> None:
-        old, self.current = self.current, new
-        if old is not None:
-            if old.in_flight:
-                self.draining.append(old)
-            else:
-                old.close()
-
-    def close(self, join: bool = True) -> None:
-        """Stop every executor; ``join=False`` (finalizers) does not wait for threads."""
-        executors = [self.current, self.starting, *self.draining]
-        self.current = self.starting = None
-        self.draining = []
-        for ex in executors:
-            if isinstance(ex, ThreadExecutor):
-                ex.close(join=join)
-            elif ex is not None:
-                ex.close()
-
-    def release(self) -> None:
-        """End of a pass: park reusable workers, close the rest."""
-        keep = [self.current, self.starting]
-        self.current = self.starting = None
-        self.close()
-        for ex in keep:
-            if ex is not None:
-                ex.release()  # processes (still starting or not) are parked
-
-    def drain_and_release(self) -> None:
-        """Wait briefly for chunks in flight (results dropped), then :meth:`release`."""
-        deadline = time.monotonic() + _DRAIN_TIMEOUT_S
-        try:
-            for ex in [self.current, *self.draining]:
-                while ex is not None and ex.in_flight and time.monotonic() < deadline:
-                    for c in ex.poll(_POLL_S):
-                        release_packed(c.results)
-        except WorkerError:
-            self.close()
-            return
-        self.release()
-
-
-def release_packed(values: Any) -> None:
-    """Give back the shared memory of results that will never be delivered."""
-    for r in values:
-        if type(r) is Packed:
-            r.release()
-
 
 def _detached(ds: MapDataset) -> MapDataset:
-    """``ds`` without its input: what worker processes need to make element functions."""
+    """``ds`` without its input: what executors need to make element functions (worker
+    processes get it pickled)."""
     d = copy.copy(ds)
     d.__dict__.update(_input=None, _inputs=())
     d.__dict__.pop("_root_passes", None)
     return d
 
 
-class ParallelMapIterator(DatasetIterator):
+class ParallelMapIterator(ParallelIterator):
     """See the module docstring."""
 
     OP = "parallel_map"
+    SEQUENTIAL_OP = "map"
+    _run: Executor | None
 
     def __init__(self, ctx: IterContext, ds: MapDataset):
-        self._input = ds._input._make_iterator(ctx)
-        super().__init__(ctx, ds, (self._input,))
+        super().__init__(ctx, ds)
         self._ds = ds
         opts = ctx.options
-        self._opts = opts
-        self._epoch = ctx.take_pass(ds)
+        # Resolved options (IterContext): the budgets are set.
+        assert opts.cpu_budget and opts.io_concurrency and opts.ram_budget
+        self._pass_id = ctx.take_pass(ds)
         det = ds._deterministic if ds._deterministic is not None else opts.deterministic
         self._deterministic = bool(det)
         npc = ds._num_parallel_calls
         self._autotune = npc is None or npc == AUTOTUNE
-        self._cpu = int(opts.cpu_budget or 1)
-        self._requested = self._cpu if self._autotune else int(npc)  # type: ignore[arg-type]
-        self._max_threads = self._cpu + int(opts.io_concurrency or 64)
+        cpu = opts.cpu_budget
+        requested = cpu if self._autotune else int(npc)  # type: ignore[arg-type]
+        self._request = ExecutorRequest(
+            spec=_detached(ds),
+            stage=self.stage,
+            concurrency=requested,
+            cpu_budget=cpu,
+            io_concurrency=opts.io_concurrency,
+            ram_budget=opts.ram_budget,
+            seed=opts.seed,
+            autotune=self._autotune,
+            owner=ds,  # workers kept after a pass serve this dataset's next pass
+            stats=self.stats,
+        )
         self._cursor = InputCursor(self._input)
         self._index = 0  # element index (random_map's) of the next input element
         self._pending: dict[int, int] = {}  # seq -> element index; pulled, not delivered
-        self._results: dict[int, Any] = {}  # seq -> output | Failure | _InputError
+        self._results: dict[int, Any] = {}  # seq -> output | Failure (function's or input's)
         self._ready: collections.deque[int] = collections.deque()  # deterministic=False
         self._chunks: dict[int, list[int]] = {}  # tag -> seqs
         self._tags = itertools.count()
         self._ahead: set[int] = set()  # seqs above the frontier already delivered
         self._end = False
         self._barrier = False  # an input error is pending: pull no further until delivered
-        self._broken: BaseException | None = None
-        self._run = _Run()
-        self._finalizer = weakref.finalize(self, self._run.close, False)
-        self._probe: _gil.GilProbe | None = None
-        self._probe_tags: dict[int, int] = {}  # tag -> pair id (-1: alone)
-        self._pairs = itertools.count()
-        self._decision: _gil.Decision | None = None
+        self._broken: str | None = None  # why the executor cannot go on (a dead worker)
         self._chunk = 1
         self._elem_s = 0.0  # moving average of compute time per element
         self._elem_bytes = 0.0  # moving average of array bytes a process moves per element
-        self._next_ready_check = 0.0
         self._fast: ElementFn | None = None  # inline: call directly from __next__
         self._marked = False  # the cursor took snapshots since the inline path last ran
         self._delivered = 0
-        self._spec: bytes | None = None
-        self.stats = stats_for(opts, self.stage)
-        #: The executor in use and why (``executor="auto"`` fills in its measurements).
-        self.executor_info: dict[str, Any] = {}
+        self._last: Executor | None = None  # the last executor, for executor_info
 
-    # -- starting and choosing the executor ------------------------------------------------
+    @property
+    def executor_info(self) -> dict[str, Any]:
+        """The executor in use and why (``executor="auto"`` adds its measurements)."""
+        ex = self._run if self._run is not None else self._last
+        return dict(ex.info) if ex is not None else {}
 
-    def _start(self) -> None:
-        self.lifecycle = IteratorState.RUNNING
-        kind = self._ds._executor
-        if self._decision is None and kind == "auto":
-            self._decision = _DECISIONS.get(self._ds)
-        if self._decision is not None:  # a later pass, or restarted after set_state()
-            self._apply(self._decision)
-        elif kind == "thread":
-            self._set_info("thread", 'executor="thread"')
-            self._run.switch(self._threads(self._requested))
-        elif kind == "process":
-            self._set_info("process", 'executor="process"')
-            ex = self._processes(self._requested, required=True)
-            assert ex is not None
-            self._run.switch(ex)
-        else:
-            # Cores this stage may use: no pairs measured when it may use only one.
-            self._probe = _gil.GilProbe(min(self._cpu, self._requested))
-            self._set_info("thread", "measuring the function (auto)")
-            self._run.switch(self._threads(2))
+    # -- the run: an executor --------------------------------------------------------------
 
-    def _set_info(self, executor: str, reason: str, **extra: Any) -> None:
-        self.executor_info = {"executor": executor, "reason": reason, **extra}
-        for key, value in self.executor_info.items():
-            self.stats.set_info(key, value)
-
-    def _threads(self, concurrency: int) -> ThreadExecutor:
-        return ThreadExecutor(self._ds, concurrency, self._max_threads)
-
-    def _spec_bytes(self) -> bytes | None:
-        if self._spec is None:
-            try:
-                self._spec = cloudpickle.dumps(_detached(self._ds))
-            except Exception:
-                return None
-        return self._spec
-
-    def _processes(self, concurrency: int, required: bool) -> ProcessExecutor | None:
-        spec = self._spec_bytes()
-        if spec is None:
-            if not required:
-                return None
-            try:
-                spec = cloudpickle.dumps(_detached(self._ds))
-            except Exception as e:
-                raise TypeError(
-                    f"{self.stage}: executor='process' needs a function cloudpickle can "
-                    f"pickle; {type(e).__name__}: {e}. Use executor='thread'."
-                ) from e
-        n = max(1, min(concurrency, self._cpu))
-        # Parked workers belong to this dataset: they serve its next pass (the next epoch)
-        # and stop when the dataset is collected.
-        owner = self._ds
-        key = (n, self._opts.seed, hashlib.blake2b(spec, digest_size=16).digest())
-        group = take_parked(owner, key)
-        if group is None:
-            ram = int(self._opts.ram_budget or 1 << 32)
-            group = WorkerGroup(spec, n, self._opts.seed, max(64 << 20, ram // (8 * n)))
-        return ProcessExecutor(group, self.stage, functools.partial(park, owner, key))
-
-    def _waiting_concurrency(self, decision: _gil.Decision) -> int:
-        """Calls to keep in flight for waiting work: enough to keep the CPU budget busy
-        (Little's law), capped by the I/O concurrency, never below the CPU budget."""
-        share = max(decision.cpu_share, 1e-3)
-        want = math.ceil(self._cpu / share)
-        return max(self._cpu, min(int(self._opts.io_concurrency or 64), want))
-
-    def _apply(self, decision: _gil.Decision) -> None:
-        self._decision = _DECISIONS[self._ds] = decision
-        concurrency = self._requested
-        if decision.waiting and self._autotune:
-            concurrency = self._waiting_concurrency(decision)
-        extra = {k: v for k, v in decision.as_dict().items() if k not in ("executor", "reason")}
-        executor = decision.executor
-        if executor == "process":
-            starting = self._processes(concurrency, required=False)
-            if starting is None:
-                executor = "thread"
-                decision = _gil.Decision(**{**decision.as_dict(), "executor": "thread"})
-            else:
-                self._run.starting = starting
-        self._set_info(executor, decision.reason, **extra)
-        current = self._run.current
-        if executor == "inline":
-            self._run.switch(InlineExecutor(self._ds))
+    def _new_run(self) -> Executor:
+        name = self._ds._executor
+        ex = make_executor(name, self._request)
+        if name != "auto":
+            ex.info = {"executor": ex.kind, "reason": f"executor={name!r}"}
+            for key, value in ex.info.items():
+                self.stats.set_info(key, value)
+        self._last = ex
+        if ex.kind == "inline":
             self._fast = self._inline_fn()
-        elif isinstance(current, ThreadExecutor):
-            current.concurrency = concurrency
-        else:
-            self._run.switch(self._threads(concurrency))
+        return ex
 
-    def _maybe_switch(self) -> None:
-        now = time.monotonic()
-        if now < self._next_ready_check:
-            return
-        self._next_ready_check = now + _READY_CHECK_S
-        starting = self._run.starting
-        if starting is not None and starting.ready():
-            self._run.starting = None
-            self._run.switch(starting)
+    def _quiesce(self, run: Executor) -> None:
+        run.discard(self._results.values())
+        run.finish(_DRAIN_TIMEOUT_S)  # keeps the workers for the restored pass
+
+    def _close(self) -> None:
+        self._fast = None
+        super()._close()
 
     # -- the pipeline ----------------------------------------------------------------------
 
@@ -305,14 +153,13 @@ class ParallelMapIterator(DatasetIterator):
         fast = self._fast
         if fast is not None and not self._pending and not self._ahead:
             return self._next_inline(fast)
-        if self.lifecycle is not IteratorState.RUNNING:
-            if self.lifecycle is IteratorState.CLOSED:
-                raise StopIteration
-            self._start()
+        return super().__next__()
+
+    def _next(self) -> Any:
         if self._broken is not None:
-            raise self._broken
+            raise WorkerError(self._broken)
         if self._end and not self._pending:
-            self._finish()
+            self._release_run()
             raise StopIteration
         try:
             while True:
@@ -323,23 +170,24 @@ class ParallelMapIterator(DatasetIterator):
                     return self._deliver(seq)
                 if not self._pending:
                     if self._end:
-                        self._finish()
+                        self._release_run()
                         raise StopIteration
                     if self._fast is not None and not self._ahead:
                         return self._next_inline(self._fast)
                     continue
                 self._wait()
         except WorkerError as e:
-            self._broken = e
-            self._run.close()
-            raise
-        except KeyboardInterrupt:
-            self.close()
+            # Its message, not the exception: the iterator must not hold an exception whose
+            # traceback holds the iterator (a cycle only the garbage collector breaks).
+            self._broken = str(e)
+            run = self._take_run()
+            if run is not None:
+                run.close()
             raise
 
     def _inline_fn(self) -> ElementFn:
         if self._ds._rng:
-            return self._ds.element_fn(self._epoch)
+            return self._ds.element_fn(self._pass_id)
         fn = self._ds._fn
         return lambda _i, x: fn(*x) if type(x) is tuple else fn(x)
 
@@ -354,7 +202,7 @@ class ParallelMapIterator(DatasetIterator):
             x = next(self._input)
         except StopIteration:
             self._end = True
-            self._finish()
+            self._release_run()
             raise
         except Exception:
             cursor.seq += 1
@@ -369,59 +217,32 @@ class ParallelMapIterator(DatasetIterator):
         except Exception as e:
             annotate(e, self.stage, self._ds._fn, i)
             raise
+        except KeyboardInterrupt:
+            self.close()
+            raise
+        except BaseException as e:  # SystemExit: as on threads, an error of the stage
+            Failure(e).throw(self.stage, i)
         if self.stats.enabled:
             self.stats.add(elements=1)
         return out
 
-    def _finish(self) -> None:
-        run = self._run
-        if run.current is not None or run.starting is not None or run.draining:
-            run.release()
-
     def _fill(self) -> None:
-        run = self._run
-        if run.starting is not None:
-            self._maybe_switch()
-        probe = self._probe
-        if probe is not None and probe.phase == "done":
-            self._probe = None
-            probe.picklable = self._spec_bytes() is not None
-            self._apply(probe.decision())
-            probe = None
-        ex = run.current
+        ex = self._run
         assert ex is not None
-        if probe is not None:
-            self._fill_probe(ex, probe)
-            return
         chunk = self._chunk
-        capacity = ex.capacity
         window = 2 * ex.slots * chunk
         pending = self._pending
         while (
             not self._end
             and not self._barrier
-            and ex.in_flight < capacity
             and len(pending) + chunk <= window
+            and ex.accepting()
         ):
             items, seqs = self._pull(chunk)
             if items:
                 tag = next(self._tags)
                 self._chunks[tag] = seqs
-                ex.submit(tag, self._epoch, items)
-
-    def _fill_probe(self, ex: Executor, probe: _gil.GilProbe) -> None:
-        if ex.in_flight or self._end or self._barrier or len(self._pending) >= 4:
-            return
-        pair = -1 if probe.phase == "alone" else next(self._pairs)
-        for _ in range(1 if pair < 0 else 2):
-            items, seqs = self._pull(1)
-            if not items:
-                return
-            probe.nbytes += _gil.nbytes_of(items[0][1])
-            tag = next(self._tags)
-            self._chunks[tag] = seqs
-            self._probe_tags[tag] = pair
-            ex.submit(tag, self._epoch, items)
+                ex.submit(tag, self._pass_id, items)
 
     def _pull(self, n: int) -> tuple[list[tuple[int, Any]], list[int]]:
         """Up to ``n`` input elements as ``(index, element)`` with their seqs."""
@@ -441,7 +262,7 @@ class ParallelMapIterator(DatasetIterator):
                     ahead.discard(seq)
                     continue
                 pending[seq] = self._index
-                self._results[seq] = _InputError(e)
+                self._results[seq] = Failure(e, from_input=True)
                 if not self._deterministic:
                     self._ready.append(seq)
                 self._barrier = True
@@ -472,18 +293,17 @@ class ParallelMapIterator(DatasetIterator):
         if self._delivered % _TIDY_EVERY == 0:
             self._tidy()
         self.stats.add(elements=1)
-        if type(r) is Packed:
-            return r.unpack()  # arrays copied out of shared memory just in time
         if type(r) is Failure:
-            exc = r.exc
-            if isinstance(exc, StopIteration):
+            if r.from_input:
+                self._barrier = False
+            elif isinstance(r.exc, StopIteration):
+                r.exc = None
                 raise stop_iteration_error(self.stage, self._ds._fn) from None
-            annotate(exc, self.stage, self._ds._fn, index)
-            raise exc
-        if type(r) is _InputError:
-            self._barrier = False
-            raise r.exc
-        return r
+            else:
+                annotate(r.exc, self.stage, self._ds._fn, index)  # type: ignore[arg-type]
+            r.throw(self.stage, index)
+        run = self._run
+        return run.resolve(r) if run is not None else r
 
     def _frontier(self) -> int:
         for seq in self._pending:
@@ -497,48 +317,34 @@ class ParallelMapIterator(DatasetIterator):
             self._ahead = {s for s in self._ahead if s >= frontier}
 
     def _wait(self) -> None:
-        run = self._run
-        got: list[Completion] = []
-        for ex in list(run.draining):
-            got.extend(ex.poll(0.0))
-            if not ex.in_flight:
-                run.draining.remove(ex)
-                ex.close()
-        if not got:
-            current = run.current
-            target = current if current is not None and current.in_flight else None
-            if target is None:
-                target = next((d for d in run.draining if d.in_flight), None)
-            if target is None:
-                raise RuntimeError(f"{self.stage}: internal error: waiting with nothing in flight")
-            quick = bool(run.draining) or run.starting is not None
-            if self.stats.enabled:
-                start = time.perf_counter()
-                got = target.poll(0.005 if quick else _POLL_S)
-                self.stats.add_wait(time.perf_counter() - start)
-            else:
-                got = target.poll(0.005 if quick else _POLL_S)
-        self._accept(got)
+        ex = self._run
+        assert ex is not None
+        if not ex.in_flight:
+            raise RuntimeError(f"{self.stage}: internal error: waiting with nothing in flight")
+        if self.stats.enabled:
+            start = time.perf_counter()
+            got = ex.poll(POLL_S)
+            self.stats.add_wait(time.perf_counter() - start)
+        else:
+            got = ex.poll(POLL_S)
+        self._accept(ex, got)
 
-    def _accept(self, completions: list[Completion]) -> None:
-        probe = self._probe
+    def _accept(self, ex: Executor, completions: list[Completion]) -> None:
+        results = self._results
         for c in completions:
             seqs = self._chunks.pop(c.tag, None)
             if seqs is None:
                 continue
             n = len(seqs)
-            per = c.busy_s / n
+            # What an element costs is its CPU time: wall time beyond that is waiting, or
+            # other processes' load preempting the worker, and sizing chunks by it would
+            # shrink them (and multiply the consumer's per-chunk cost) exactly when the
+            # machine is busy. Waiting still counts a quarter, so chunks of calls that
+            # mostly wait stay short.
+            per = max(c.cpu_s, 0.25 * c.busy_s) / n
             self._elem_s = per if self._elem_s == 0.0 else 0.8 * self._elem_s + 0.2 * per
             self._elem_bytes = 0.8 * self._elem_bytes + 0.2 * c.nbytes / n
             self.stats.add(busy_s=c.busy_s)
-            if probe is not None:
-                pair = self._probe_tags.pop(c.tag, None)
-                if pair == -1:
-                    probe.add_alone(c.busy_s, c.cpu_s)
-                elif pair is not None:
-                    probe.add_pair_member(pair, c.start, c.busy_s)
-                probe.nbytes += sum(_gil.nbytes_of(r) for r in c.results)
-            results = self._results
             if self._deterministic:
                 for seq, r in zip(seqs, c.results, strict=True):
                     results[seq] = r
@@ -546,26 +352,12 @@ class ParallelMapIterator(DatasetIterator):
                 for seq, r in zip(seqs, c.results, strict=True):
                     results[seq] = r
                     self._ready.append(seq)
-        if completions and probe is None:
-            self._chunk = self._chunk_size()
-
-    def _chunk_size(self) -> int:
-        ex = self._run.current
-        if ex is None or ex.kind == "inline" or self._elem_s <= 0.0:
-            return 1
-        target = _PROCESS_CHUNK_S if ex.kind == "process" else _THREAD_CHUNK_S
-        chunk = min(_MAX_CHUNK, round(target / self._elem_s))
-        if self._elem_bytes > 0:  # shared memory holds a window of chunks: keep it small
-            chunk = min(chunk, int(_CHUNK_BYTES // self._elem_bytes))
-        return max(1, chunk)
+        if completions:
+            self._chunk = ex.chunk_size(self._elem_s, self._elem_bytes)
+            if self._fast is None and ex.kind == "inline":
+                self._fast = self._inline_fn()
 
     # -- state -----------------------------------------------------------------------------
-
-    def set_state(self, state: State) -> None:
-        """Restore; also accepts a sequential ``map`` state (same pipeline, no parallelism)."""
-        if isinstance(state, dict) and state.get("op") == "map":
-            state = {**state, "op": self.OP}
-        super().set_state(state)
 
     def _get_state(self) -> State:
         frontier = self._frontier()
@@ -575,45 +367,46 @@ class ParallelMapIterator(DatasetIterator):
             "input": input_state,
             "skip": skip,
             "index": index,
-            "epoch": list(self._epoch),
+            "epoch": list(self._pass_id),
             "ahead": sorted(s - frontier for s in self._ahead if s > frontier),
         }
 
-    def _set_state(self, state: State) -> None:
+    def _restore(self, state: State) -> None:
         skip = int(state.get("skip", 0))
         ahead = {int(a) for a in state.get("ahead", [])}
         index = int(state["index"])
-        epoch = [int(e) for e in state["epoch"]]
-        self._stop_run()
-        release_packed(self._results.values())
+        pass_id = [int(e) for e in state["epoch"]]
+        self._fast = None
         self._cursor.restore(state["input"], skip)
         self._index = index
-        self._epoch = epoch
-        self._ctx.restore_pass(self._ds, epoch)
+        self._pass_id = pass_id
+        self._ctx.restore_pass(self._ds, pass_id)
         self._ahead = ahead
         self._pending.clear()
         self._results.clear()
         self._ready.clear()
         self._chunks.clear()
-        self._probe_tags.clear()
         self._end = self._barrier = False
         self._broken = None
-        if self._fast is not None:
-            self._fast = self._inline_fn()
 
-    def _stop_run(self) -> None:
-        if self.lifecycle is not IteratorState.RUNNING:
-            return
-        run = self._run
-        self._finalizer.detach()
-        run.drain_and_release()
-        self._run = _Run()
-        self._finalizer = weakref.finalize(self, self._run.close, False)
-        self._probe = None
-        self._fast = None
-        self.lifecycle = IteratorState.NOT_STARTED
+    # -- visibility ------------------------------------------------------------------------
 
-    def _close(self) -> None:
-        self._fast = None
-        self._finalizer.detach()
-        self._run.close()
+    def stage_info(self) -> dict[str, Any]:
+        ex = self._run
+        pending, buffered = len(self._pending), len(self._results)
+        if ex is None:
+            return {
+                "parallelism": self._request.concurrency,
+                "executor": self._last.kind if self._last is not None else self._ds._executor,
+                "buffered": buffered,
+                "in_flight": 0,
+                "capacity": 0,
+            }
+        slots, chunk = ex.slots, self._chunk
+        return {
+            "parallelism": ex.parallelism,
+            "executor": ex.kind,
+            "buffered": buffered,
+            "in_flight": max(0, pending - buffered),
+            "capacity": 2 * slots * chunk,
+        }

@@ -80,7 +80,9 @@ class InterleaveDataset(UnaryDataset):
         return _InterleaveIterator(ctx, self)
 
 
-class _Slot:
+class _OpenInner:
+    """An inner iterator open in the cycle, and the ordinal of its input element."""
+
     __slots__ = ("it", "ordinal")
 
     def __init__(self, ordinal: int, it: DatasetIterator):
@@ -96,7 +98,7 @@ class _InterleaveIterator(DatasetIterator):
         super().__init__(ctx, ds, (self._input,))
         self._ds = ds
         self._ctx_ = ctx
-        self._slots: list[_Slot | None] = [None] * ds._cycle_length
+        self._slots: list[_OpenInner | None] = [None] * ds._cycle_length
         self._cycle = 0
         self._block = 0
         self._end = False
@@ -109,7 +111,7 @@ class _InterleaveIterator(DatasetIterator):
         self._block = 0
         self._cycle = (self._cycle + 1) % len(self._slots)
 
-    def _retire(self, slot: _Slot) -> None:
+    def _retire(self, slot: _OpenInner) -> None:
         """Close the exhausted inner iterator in the current slot and pass the turn on."""
         slot.it.close()
         self._before.pop(slot.ordinal, None)
@@ -160,7 +162,7 @@ class _InterleaveIterator(DatasetIterator):
                 except BaseException:
                     self._before.pop(ordinal, None)
                     raise
-                slots[self._cycle] = _Slot(ordinal, it)
+                slots[self._cycle] = _OpenInner(ordinal, it)
                 self._open += 1
             else:
                 self._advance_cycle()
@@ -207,7 +209,7 @@ class _InterleaveIterator(DatasetIterator):
                 i, inner_state = wanted[ordinal]
                 it = make_inner(self._ctx_, self._ds, element, ordinal, self.stage)
                 it.set_state(inner_state)
-                self._slots[i] = _Slot(ordinal, it)
+                self._slots[i] = _OpenInner(ordinal, it)
             else:
                 self._before.pop(ordinal, None)
         self._open = len(wanted)

@@ -9,7 +9,7 @@ import numpy as np
 
 from stoker.dataset import Dataset
 from stoker.iterator import DatasetIterator, IterContext, State
-from stoker.ops._common import UnaryDataset, annotate, call, stop_iteration_error
+from stoker.ops._common import UnaryDataset, annotate, call, check_count, stop_iteration_error
 from stoker.ops._seeds import resolve_seed
 from stoker.options import AUTOTUNE
 
@@ -41,11 +41,8 @@ class MapDataset(UnaryDataset):
         if not callable(fn):
             raise TypeError(f"map(): map_func must be callable, got {type(fn).__name__}")
         if num_parallel_calls is not None and num_parallel_calls != AUTOTUNE:
-            if isinstance(num_parallel_calls, bool) or int(num_parallel_calls) < 1:
-                raise ValueError(
-                    f"map(): num_parallel_calls={num_parallel_calls!r} must be >= 1, "
-                    "AUTOTUNE, or None"
-                )
+            # An int (or AUTOTUNE, or None): "4" and 1.5 are refused, not coerced.
+            num_parallel_calls = check_count("map", "num_parallel_calls", num_parallel_calls, 1)
         if executor not in _EXECUTORS:
             raise ValueError(f"map(): executor={executor!r} must be one of {_EXECUTORS}")
         self._fn = fn

@@ -26,18 +26,25 @@ from typing import Any
 
 from stoker.dataset import Dataset
 from stoker.errors import CheckpointError
-from stoker.iterator import DatasetIterator, IteratorState, IterContext, State
+from stoker.exec._base import Failure
+from stoker.iterator import DatasetIterator, IterContext, State
 from stoker.ops._common import UnaryDataset
-from stoker.ops._parallel_common import END, ERROR, VALUE, InputCursor, pull_outcome
+from stoker.ops._parallel_common import (
+    END,
+    ERROR,
+    POLL_S,
+    VALUE,
+    InputCursor,
+    ParallelIterator,
+    pull_outcome,
+)
 from stoker.options import AUTOTUNE
-from stoker.stats import Recorder, stats_for
+from stoker.stats import Recorder
 
 __all__ = ["AUTOTUNE_START", "PrefetchDataset"]
 
 #: Buffer size ``prefetch(AUTOTUNE)`` starts with (the tuner may change it).
 AUTOTUNE_START = 2
-#: Longest single wait before checking again (closing, a dead producer, Ctrl-C).
-_POLL_S = 0.1
 #: How long close() waits for the producer to finish the pull it is in. [Unit: second]
 _JOIN_TIMEOUT_S = 5.0
 #: set_state() must wait for it: the input cannot be repositioned mid-pull.
@@ -109,7 +116,7 @@ def _produce(
                 # An error is never held back: its traceback references the input, and a
                 # thread holding it while it waits would keep a dropped iterator alive.
                 while item[1] == _VALUE and sync.size >= sync.capacity and not sync.stop:
-                    cond.wait(_POLL_S)
+                    cond.wait(POLL_S)
                 buffer = buffer_ref()
                 if sync.stop or buffer is None:
                     return
@@ -138,33 +145,50 @@ def _stop_producer(sync: _Sync, thread: threading.Thread, timeout: float) -> boo
     return not thread.is_alive()
 
 
-class _PrefetchIterator(DatasetIterator):
+class _Producer:
+    """The run of one pass: the producer thread and what it shares with the consumer."""
+
+    __slots__ = ("sync", "thread")
+
+    def __init__(self, sync: _Sync, thread: threading.Thread):
+        self.sync = sync
+        self.thread = thread
+
+    def stop(self, timeout: float) -> bool:
+        """Stop the producer, waiting up to ``timeout``; True if it has exited."""
+        return _stop_producer(self.sync, self.thread, timeout)
+
+    def close(self, wait: bool = True) -> None:
+        # A finalizer may run on any thread, inside anything: it signals, never waits.
+        self.stop(_JOIN_TIMEOUT_S if wait else 0.0)
+
+    def release(self) -> None:
+        self.close()
+
+
+class _PrefetchIterator(ParallelIterator):
     OP = "prefetch"
+    _run: _Producer | None
 
     def __init__(self, ctx: IterContext, ds: PrefetchDataset):
-        self._input = ds._input._make_iterator(ctx)
-        super().__init__(ctx, ds, (self._input,))
+        super().__init__(ctx, ds)
         size = ds._buffer_size
         self._capacity = AUTOTUNE_START if size == AUTOTUNE else size
         self._cursor = InputCursor(self._input)
         self._buffer = _Buffer()
         self._sync = _Sync(self._capacity)
-        self._thread: threading.Thread | None = None
-        self._finalizer: weakref.finalize[Any, Any] | None = None
         self._frontier = 0  # seq of the first element not delivered
         self._done = False
         self._delivered = 0
-        self.stats = stats_for(ctx.options, self.stage)
 
     @property
     def buffer_size(self) -> int:
         """Elements the buffer may hold."""
         return self._capacity
 
-    def _start(self) -> None:
-        self.lifecycle = IteratorState.RUNNING
+    def _new_run(self) -> _Producer | None:
         if self._done:
-            return
+            return None
         self._cursor.mark()  # before the thread owns the input: get_state() needs a mark
         sync = self._sync = _Sync(self._capacity)
         self._buffer.clear()
@@ -174,80 +198,71 @@ class _PrefetchIterator(DatasetIterator):
             name=f"stoker-prefetch-{self.stage}",
             daemon=True,
         )
-        self._thread = thread
-        # A finalizer may run on any thread, inside anything: it signals, never waits.
-        self._finalizer = weakref.finalize(self, _stop_producer, sync, thread, 0.0)
+        run = _Producer(sync, thread)
         thread.start()
+        return run
 
-    def __next__(self) -> Any:
-        if self.lifecycle is not IteratorState.RUNNING:
-            if self.lifecycle is IteratorState.CLOSED:
-                raise StopIteration
-            self._start()
+    def _next(self) -> Any:
         if self._done:
             raise StopIteration
         buffer, sync = self._buffer, self._sync
-        try:
-            with sync.cond:
+        with sync.cond:
+            if not buffer:
+                start = time.perf_counter()
+                while not buffer and sync.running:
+                    sync.cond.wait(POLL_S)
+                self.stats.add_wait(time.perf_counter() - start)
                 if not buffer:
-                    start = time.perf_counter()
-                    while not buffer and sync.running:
-                        sync.cond.wait(_POLL_S)
-                    self.stats.add_wait(time.perf_counter() - start)
-                    if not buffer:
-                        raise RuntimeError(f"{self.stage}: the prefetch thread stopped early")
-                seq, kind, value = buffer.popleft()
-                sync.size -= 1
-                sync.cond.notify()
-        except KeyboardInterrupt:
-            self.close()
-            raise
+                    raise RuntimeError(f"{self.stage}: the prefetch thread stopped early")
+            seq, kind, value = buffer.popleft()
+            sync.size -= 1
+            sync.cond.notify()
         self._delivered += 1
         if self._delivered % _TIDY_EVERY == 0:
             self._cursor.forget_before(seq)
         if kind == _END:
             self._frontier = seq
             self._done = True
-            self._join(_JOIN_TIMEOUT_S)
+            self._release_run()
             raise StopIteration
         self._frontier = seq + 1
         if kind == _ERROR:
-            if not isinstance(value, Exception):
-                self.close()  # KeyboardInterrupt (or SystemExit) from below: stop everything
-            raise value
+            if isinstance(value, KeyboardInterrupt):
+                self.close()  # from below: stop everything
+            failure, value = Failure(value), None  # no local may hold it (see throw())
+            failure.throw(self.stage)
         self.stats.add(elements=1)
         return value
-
-    def _join(self, timeout: float) -> bool:
-        finalizer, self._finalizer = self._finalizer, None
-        if finalizer is not None:
-            finalizer.detach()
-        thread = self._thread
-        if thread is None:
-            return True
-        stopped = _stop_producer(self._sync, thread, timeout)
-        if stopped:
-            self._thread = None
-        return stopped
 
     def _get_state(self) -> State:
         input_state, skip = self._cursor.position(self._frontier)
         return {"input": input_state, "skip": skip}
 
-    def _set_state(self, state: State) -> None:
-        skip = int(state.get("skip", 0))
-        if not self._join(_RESTORE_JOIN_TIMEOUT_S):
+    def _quiesce(self, run: _Producer) -> None:
+        if not run.stop(_RESTORE_JOIN_TIMEOUT_S):
             raise CheckpointError(
                 f"{self.stage}: the prefetch thread is still inside its input after "
                 f"{_RESTORE_JOIN_TIMEOUT_S:.0f} s; cannot reposition the input under it"
             )
+
+    def _restore(self, state: State) -> None:
+        skip = int(state.get("skip", 0))
         self._cursor.restore(state["input"], skip)
         self._buffer.clear()
         self._frontier = 0
         self._done = False
-        if self.lifecycle is IteratorState.RUNNING:
-            self.lifecycle = IteratorState.NOT_STARTED
 
     def _close(self) -> None:
-        self._join(_JOIN_TIMEOUT_S)
+        super()._close()
         self._buffer.clear()
+
+    def stage_info(self) -> dict[str, Any]:
+        sync = self._sync
+        running = self._run is not None and sync.running
+        return {
+            "parallelism": 1,
+            "executor": "thread",
+            "buffered": sync.size,
+            "in_flight": int(running and sync.size < sync.capacity),
+            "capacity": self._capacity,
+        }

@@ -1,0 +1,65 @@
+"""One local Ray cluster for the whole test session (``ray.init`` costs ~10 s and ~0.5 GB).
+
+Every test here needs Ray (``pytest.importorskip``); the cluster has 2 CPUs, starts with a
+hard timeout, and is shut down at the end of the session. Tests take it through the
+``ray_cluster`` fixture (autouse in this directory).
+"""
+
+from __future__ import annotations
+
+import signal
+import warnings
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+#: ray.init() that has not returned by then fails the session's first Ray test.
+_START_TIMEOUT_S = 90
+
+
+def _alarm(signum: int, frame: Any) -> None:
+    raise TimeoutError(f"ray.init() did not return within {_START_TIMEOUT_S} s")
+
+
+@pytest.fixture(scope="session")
+def _ray_session() -> Iterator[Any]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Ray's own import-time deprecation warnings
+        ray = pytest.importorskip("ray")
+    if ray.is_initialized():
+        yield ray
+        return
+    old = signal.signal(signal.SIGALRM, _alarm)
+    signal.alarm(_START_TIMEOUT_S)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ray.init(
+                num_cpus=2,
+                include_dashboard=False,
+                configure_logging=False,
+                log_to_driver=False,
+                object_store_memory=200 << 20,
+            )
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+
+
+@pytest.fixture(autouse=True)
+def ray_cluster(_ray_session: Any) -> Iterator[Any]:
+    """The session's Ray module, connected. Actors ask for half a CPU, so a test's actors
+    start while the last test's are still being killed; kept ones stop after each test."""
+    import stoker.ray
+
+    old = stoker.ray.configure(num_cpus=0.5)
+    try:
+        yield _ray_session
+    finally:
+        stoker.ray.configure(num_cpus=old.num_cpus)
+        stoker.ray.shutdown()  # stoker did not start this cluster: only its actors stop

@@ -53,13 +53,22 @@ def _ray_session() -> Iterator[Any]:
 
 @pytest.fixture(autouse=True)
 def ray_cluster(_ray_session: Any) -> Iterator[Any]:
-    """The session's Ray module, connected. Actors ask for half a CPU, so a test's actors
-    start while the last test's are still being killed; kept ones stop after each test."""
+    """The session's Ray module, connected. Actors reserve no CPU here (``num_cpus=0``),
+    so kept actors of one test never block the next test's from starting."""
     import stoker.ray
 
-    old = stoker.ray.configure(num_cpus=0.5)
+    old = stoker.ray.configure(num_cpus=0)
     try:
         yield _ray_session
     finally:
         stoker.ray.configure(num_cpus=old.num_cpus)
-        stoker.ray.shutdown()  # stoker did not start this cluster: only its actors stop
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _stop_kept_actors() -> Iterator[None]:
+    """Actors kept between passes stop after each module (stoker did not start this
+    cluster: only its actors stop)."""
+    yield
+    import stoker.ray
+
+    stoker.ray.shutdown()

@@ -40,6 +40,18 @@ class _Spec:
         return fn
 
 
+def assert_stopped(ray: Any, handle: Any) -> None:
+    """The actor is gone: calls to it fail (ray.kill takes effect asynchronously)."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            ray.get(handle.ping.remote(), timeout=10)
+        except ray.exceptions.RayActorError:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"actor {handle} still answers after close()")
+
+
 def _drain(ex: RayExecutor, seen: dict[int, list[Any]], on_poll: Any = None) -> None:
     deadline = time.monotonic() + _DEADLINE_S
     while ex.in_flight:
@@ -53,7 +65,7 @@ def _drain(ex: RayExecutor, seen: dict[int, list[Any]], on_poll: Any = None) -> 
 
 
 def test_chunks_come_back_complete_with_failures_in_place() -> None:
-    ex = RayExecutor(_Spec(), actors=2, num_cpus=0.5)
+    ex = RayExecutor(_Spec(), actors=2, num_cpus=0)
     try:
         for tag in range(6):
             ex.submit(tag, [0], [(tag * 4 + j, tag * 4 + j) for j in range(4)])
@@ -76,7 +88,7 @@ def test_chunks_come_back_complete_with_failures_in_place() -> None:
 def test_calls_grow_to_the_work_and_coalesce_small_chunks() -> None:
     # 2 ms elements: a call of ~30 ms holds ~15 of them, so 200 one-element chunks take
     # far fewer than 200 calls once the first have been timed.
-    ex = RayExecutor(_Spec(sleep_s=0.002), actors=1, num_cpus=0.5)
+    ex = RayExecutor(_Spec(sleep_s=0.002), actors=1, num_cpus=0)
     try:
         tag = 0
         seen: dict[int, list[Any]] = {}
@@ -103,7 +115,7 @@ def test_fixed_chunk_size_and_validation() -> None:
         RayExecutor(_Spec(), actors=(3, 2))
     with pytest.raises(TypeError, match="cloudpickle"):
         RayExecutor(_Unpicklable())
-    ex = RayExecutor(_Spec(), actors=1, chunk_size=5, num_cpus=0.5)
+    ex = RayExecutor(_Spec(), actors=1, chunk_size=5, num_cpus=0)
     try:
         assert ex.chunk_size(1.0, 0.0) == 5
     finally:
@@ -119,7 +131,7 @@ class _Unpicklable:
 
 
 def test_a_killed_actor_is_replaced_and_no_chunk_is_lost_or_repeated(ray_cluster: Any) -> None:
-    ex = RayExecutor(_Spec(sleep_s=0.01), actors=2, chunk_size=2, num_cpus=0.5)
+    ex = RayExecutor(_Spec(sleep_s=0.01), actors=2, chunk_size=2, num_cpus=0)
     seen: dict[int, list[Any]] = {}
     killed = []
 
@@ -155,11 +167,11 @@ class _Crash:
 
 
 def test_an_element_that_kills_every_actor_is_raised_not_retried_forever() -> None:
-    ex = RayExecutor(_Crash(), actors=1, chunk_size=1, num_cpus=0.5)
+    ex = RayExecutor(_Crash(), actors=1, chunk_size=1, num_cpus=0)
     try:
         for tag in range(5):
             ex.submit(tag, [0], [(tag, tag)])
-        with pytest.raises(WorkerError, match="died 3 times while computing elements 3"):
+        with pytest.raises(WorkerError, match=r"died 3 times while computing elements 3\.\.3 "):
             _drain(ex, {})
     finally:
         ex.close()
@@ -183,7 +195,7 @@ class _UnloadableSpec:
 
 
 def test_an_actor_that_cannot_load_the_function_is_an_error_at_once() -> None:
-    ex = RayExecutor(_UnloadableSpec(), actors=1, num_cpus=0.5)
+    ex = RayExecutor(_UnloadableSpec(), actors=1, num_cpus=0)
     start = time.monotonic()
     try:
         ex.submit(0, [0], [(0, 0)])
@@ -198,7 +210,7 @@ def test_bytes_in_flight_stay_within_the_credit() -> None:
     # 256 kB results, 1 MB of credit: at most ~4 elements' worth in flight (one call always
     # goes), however many chunks wait.
     credit = 1 << 20
-    ex = RayExecutor(_Spec(size=256 << 10), actors=2, max_bytes_in_flight=credit, num_cpus=0.5)
+    ex = RayExecutor(_Spec(size=256 << 10), actors=1, max_bytes_in_flight=credit, num_cpus=0)
     peak = [0]
 
     def watch() -> None:
@@ -221,15 +233,14 @@ def test_bytes_in_flight_stay_within_the_credit() -> None:
 def test_close_stops_the_actors_and_never_the_cluster(ray_cluster: Any) -> None:
     import stoker.ray
 
-    ex = RayExecutor(_Spec(), actors=2, num_cpus=0.5)
+    ex = RayExecutor(_Spec(), actors=1, num_cpus=0)
     ex.submit(0, [0], [(0, 1)])
     _drain(ex, {})
     handles = ex.actor_handles
     ex.close()
     ex.close()  # idempotent
     for h in handles:
-        with pytest.raises(ray_cluster.exceptions.RayActorError):
-            ray_cluster.get(h.ping.remote(), timeout=30)
+        assert_stopped(ray_cluster, h)
     stoker.ray.shutdown()
     assert ray_cluster.is_initialized()  # stoker did not start it: still running
     assert not stoker.ray.owns_cluster()

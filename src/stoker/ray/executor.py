@@ -144,11 +144,17 @@ class _Actor:
 class _Call:
     """One remote call: several of the stage's chunks, for one pass."""
 
-    __slots__ = ("actor", "chunks", "nbytes", "pass_id", "size")
+    __slots__ = ("actor", "chunks", "nbytes", "pass_id", "seq", "size")
 
     def __init__(
-        self, actor: _Actor, pass_id: list[int], chunks: list[tuple[int, Any]], nbytes: int
+        self,
+        seq: int,
+        actor: _Actor,
+        pass_id: list[int],
+        chunks: list[tuple[int, Any]],
+        nbytes: int,
     ):
+        self.seq = seq  # send order: an actor runs its calls in this order
         self.actor = actor
         self.pass_id = pass_id
         self.chunks = chunks  # [(tag, items)]
@@ -499,7 +505,7 @@ class RayExecutor(Executor):
         self, actor: _Actor, pass_id: list[int], chunks: list[tuple[int, Any]], nbytes: int
     ) -> None:
         ref = actor.handle.run.remote(pass_id, chunks)
-        self._calls[ref] = _Call(actor, pass_id, chunks, nbytes)
+        self._calls[ref] = _Call(self.calls, actor, pass_id, chunks, nbytes)
         actor.outstanding += 1
         self._bytes += nbytes
         self.calls += 1
@@ -622,7 +628,7 @@ class RayExecutor(Executor):
                     f"ray_options={{'runtime_env': ...}}): {_text(err)}"
                 )
             )
-        lost = [c for c in self._calls.values() if c.actor is actor]
+        lost = sorted((c for c in self._calls.values() if c.actor is actor), key=lambda c: c.seq)
         for ref in [r for r, c in self._calls.items() if c.actor is actor]:
             del self._calls[ref]
         for c in lost:
@@ -642,19 +648,22 @@ class RayExecutor(Executor):
             len(lost),
         )
         self.restarts += 1
-        for c in lost:
-            for tag, items in c.chunks:
-                attempts = self._attempts[tag] = self._attempts.get(tag, 0) + 1
-                if attempts >= MAX_ATTEMPTS:
-                    first = items[0][0] if items else "?"
-                    raise self._fail(
-                        WorkerError(
-                            f"stage {self._stage}: Ray actors died {attempts} times while "
-                            f"computing elements {first}..{items[-1][0] if items else '?'} "
-                            f"(the function crashes its process on one of them?); last: "
-                            f"{first_line}"
-                        )
+        if lost:
+            # An actor runs its calls one after another: the oldest was running when it
+            # died, the others waited behind it and are not to blame.
+            running = lost[0]
+            for tag, _ in running.chunks:
+                self._attempts[tag] = self._attempts.get(tag, 0) + 1
+            attempts = max(self._attempts[tag] for tag, _ in running.chunks)
+            if attempts >= MAX_ATTEMPTS:
+                indices = [i for _, items in running.chunks for i, _ in items]
+                raise self._fail(
+                    WorkerError(
+                        f"stage {self._stage}: Ray actors died {attempts} times while "
+                        f"computing elements {indices[0]}..{indices[-1]} (the function "
+                        f"crashes its process on one of them?); last: {first_line}"
                     )
+                )
         self._requeue(lost)
         self._start_actor()
         self._update_info()

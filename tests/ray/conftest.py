@@ -8,8 +8,9 @@ hard timeout, and is shut down at the end of the session. Tests take it through 
 from __future__ import annotations
 
 import signal
+import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -72,3 +73,20 @@ def _stop_kept_actors() -> Iterator[None]:
     import stoker.ray
 
     stoker.ray.shutdown()
+
+
+@pytest.fixture
+def assert_stopped(ray_cluster: Any) -> Callable[[Any], None]:
+    """Asserts an actor is gone: calls to it fail (``ray.kill`` acts asynchronously)."""
+
+    def check(handle: Any) -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                ray_cluster.get(handle.ping.remote(), timeout=10)
+            except ray_cluster.exceptions.RayActorError:
+                return
+            time.sleep(0.1)
+        raise AssertionError(f"actor {handle} still answers after close()")
+
+    return check

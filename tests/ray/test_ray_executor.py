@@ -40,18 +40,6 @@ class _Spec:
         return fn
 
 
-def assert_stopped(ray: Any, handle: Any) -> None:
-    """The actor is gone: calls to it fail (ray.kill takes effect asynchronously)."""
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            ray.get(handle.ping.remote(), timeout=10)
-        except ray.exceptions.RayActorError:
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"actor {handle} still answers after close()")
-
-
 def _drain(ex: RayExecutor, seen: dict[int, list[Any]], on_poll: Any = None) -> None:
     deadline = time.monotonic() + _DEADLINE_S
     while ex.in_flight:
@@ -230,7 +218,9 @@ def test_bytes_in_flight_stay_within_the_credit() -> None:
     assert not arr.flags.writeable  # read straight from the object store
 
 
-def test_close_stops_the_actors_and_never_the_cluster(ray_cluster: Any) -> None:
+def test_close_stops_the_actors_and_never_the_cluster(
+    ray_cluster: Any, assert_stopped: Any
+) -> None:
     import stoker.ray
 
     ex = RayExecutor(_Spec(), actors=1, num_cpus=0)
@@ -240,7 +230,7 @@ def test_close_stops_the_actors_and_never_the_cluster(ray_cluster: Any) -> None:
     ex.close()
     ex.close()  # idempotent
     for h in handles:
-        assert_stopped(ray_cluster, h)
+        assert_stopped(h)
     stoker.ray.shutdown()
     assert ray_cluster.is_initialized()  # stoker did not start it: still running
     assert not stoker.ray.owns_cluster()

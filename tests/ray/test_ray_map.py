@@ -16,7 +16,6 @@ from stoker import Dataset
 pytest.importorskip("ray")
 
 import stoker.ray  # registers executor="ray"
-from test_ray_executor import assert_stopped
 
 
 def _square(x: int) -> int:
@@ -137,7 +136,7 @@ def test_a_killed_actor_loses_and_repeats_nothing(ray_cluster: Any) -> None:
     assert ex.restarts >= 1
 
 
-def test_checkpoint_restores_on_ray_and_passes_reuse_the_actors(ray_cluster: Any) -> None:
+def test_checkpoint_restores_on_ray_and_passes_reuse_the_actors(assert_stopped: Any) -> None:
     it = _SQUARES.iterator()
     head = [next(it) for _ in range(13)]
     handles = it._run.actor_handles
@@ -152,7 +151,7 @@ def test_checkpoint_restores_on_ray_and_passes_reuse_the_actors(ray_cluster: Any
     assert again._run.actor_handles == handles  # the same actors, not new ones
     again.close()  # mid-pass: the actors stop
     for h in handles:
-        assert_stopped(ray_cluster, h)
+        assert_stopped(h)
 
 
 def test_configure_rejects_unknown_settings() -> None:

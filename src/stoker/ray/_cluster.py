@@ -56,8 +56,8 @@ def owns_cluster() -> bool:
     return _owned
 
 
-def _probe(address: str) -> None:
-    """Raise ConnectionError if ``host:port`` does not accept a TCP connection."""
+def _probe(address: str, where: str) -> None:
+    """Raise ConnectionError (naming ``where``) if ``host:port`` accepts no TCP connection."""
     target = address.removeprefix("ray://")
     if "://" in target:
         return  # a scheme we do not know: Ray decides
@@ -70,7 +70,7 @@ def _probe(address: str) -> None:
             pass
     except OSError as e:
         raise ConnectionError(
-            f"stoker.ray: cannot reach the Ray cluster at {address!r} ({e}). Is it running "
+            f"stoker.ray: cannot reach the Ray cluster at {where} ({e}). Is it running "
             "(`ray status` on its head node) and is the port open from here?"
         ) from None
 
@@ -111,12 +111,12 @@ def connect(address: str | None = "auto", *, num_cpus: int | None = None) -> str
             return _address
         target = env if address in (None, "auto") and env is not None else address
         assert target is not None
+        where = f"RAY_ADDRESS={env!r}" if target == env else f"address={target!r}"
         if target != "auto":
-            _probe(target)
+            _probe(target, where)
         try:
             ray.init(address=target, configure_logging=False)
         except ConnectionError as e:
-            where = "RAY_ADDRESS=" + repr(env) if target == env else f"address={target!r}"
             hint = (
                 " Start one with `ray start --head`, set RAY_ADDRESS, or pass address=None "
                 "to let stoker start a local cluster."

@@ -57,6 +57,8 @@ class Options:
         stats: Collect per-stage statistics (element counts and times).
         seed: Seed used by random ops whose own ``seed`` is ``None``, like
             ``tf.random.set_seed``; ``None`` draws fresh entropy per dataset.
+        executor: Where parallel maps left at ``executor="auto"`` run, e.g. ``"ray"``
+            to send every one to a Ray cluster (:mod:`stoker.ray`). Default ``"auto"``.
     """
 
     deterministic: bool | None = None
@@ -66,8 +68,11 @@ class Options:
     autotune: bool | None = None
     stats: bool | None = None
     seed: int | None = None
+    executor: str | None = None
 
     def __post_init__(self) -> None:
+        if self.executor is not None and (not isinstance(self.executor, str) or not self.executor):
+            raise ValueError(f"Options.executor={self.executor!r} must be an executor name")
         for name in ("cpu_budget", "ram_budget", "io_concurrency"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 1):
@@ -92,6 +97,7 @@ class Options:
             autotune=True if self.autotune is None else self.autotune,
             stats=False if self.stats is None else self.stats,
             seed=self.seed,
+            executor=self.executor,
         )
 
 

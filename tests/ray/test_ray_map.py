@@ -157,3 +157,17 @@ def test_checkpoint_restores_on_ray_and_passes_reuse_the_actors(assert_stopped: 
 def test_configure_rejects_unknown_settings() -> None:
     with pytest.raises(TypeError, match="unknown setting"):
         stoker.ray.configure(adress="auto")
+
+
+def test_options_executor_sends_every_auto_map_to_ray() -> None:
+    ds = Dataset.range(10).map(_square, num_parallel_calls=2)  # executor="auto"
+    ds = ds.with_options(stoker.Options(executor="ray"))
+    it = ds.iterator()
+    assert list(it) == [x * x for x in range(10)]
+    assert it.executor_info["executor"] == "ray"
+    thread = Dataset.range(10).map(_square, num_parallel_calls=2, executor="thread")
+    it = thread.with_options(stoker.Options(executor="ray")).iterator()
+    assert list(it) == [x * x for x in range(10)]
+    assert it.executor_info["executor"] == "thread"  # named on the map: kept
+    with pytest.raises(ValueError, match="executor"):
+        stoker.Options(executor="")

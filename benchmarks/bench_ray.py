@@ -106,12 +106,6 @@ def one_pass(ds: Dataset) -> tuple[float, float]:
     return time.perf_counter() - wall, time.process_time() - cpu
 
 
-def timed(ds: Dataset, runs: int) -> tuple[float, float]:
-    one_pass(ds)  # warm-up: workers and actors started (and kept for the next pass)
-    walls, cpus = zip(*(one_pass(ds) for _ in range(runs)), strict=True)
-    return statistics.median(walls), statistics.median(cpus)
-
-
 def _row(
     workload: str,
     peer: str,
@@ -150,23 +144,36 @@ def bench_map(
     source: Dataset,
     fn: Callable[[Any], Any],
     n: int,
-    serial_s: float,
+    serial_s: Callable[[], float],
     runs: int,
     unit: str,
 ) -> None:
-    limit = n * CORES / serial_s
+    """Each timed pass is paired with a fresh serial measurement taken just before it (the
+    load on a shared machine drifts); a row shows the medians, and the median ratio."""
+    base = serial_s()
     print(
-        f"\n== {name}: {n} elements; limit {limit:.1f} {unit} (serial {n / serial_s:.1f} x "
-        f"{CORES} cores)"
+        f"\n== {name}: {n} elements; limit {n * CORES / base:.1f} {unit} (serial "
+        f"{n / base:.1f} x {CORES} cores; re-measured before every pass)"
     )
     print(f"   {'candidate':<16} {'value':>12} {'unit':<6} {'vs limit':>9} {'cpu_s':>8}")
-    rows.append(_row(name, "serial", n / serial_s, unit, limit, None, "one core, no stoker"))
+    rows.append(_row(name, "serial", n / base, unit, n * CORES / base, None, "one core"))
     _print(rows[-1])
     for executor in ("process", "ray"):
         ds = source.map(fn, num_parallel_calls=CORES, executor=executor)
-        wall, cpu = timed(ds, runs)
+        one_pass(ds)  # warm-up: workers and actors started (and kept for the next pass)
+        walls, cpus, limits, ratios = [], [], [], []
+        for _ in range(runs):
+            limit = n * CORES / serial_s()
+            wall, cpu = one_pass(ds)
+            walls.append(wall)
+            cpus.append(cpu)
+            limits.append(limit)
+            ratios.append(n / wall / limit)
+        wall, cpu, med = statistics.median(walls), statistics.median(cpus), statistics.median
         note = f"executor={executor!r}, {CORES} workers; driver CPU {cpu / n * 1e6:.0f} us/el"
-        rows.append(_row(name, f"stoker-{executor}", n / wall, unit, limit, cpu, note))
+        row = _row(name, f"stoker-{executor}", n / wall, unit, med(limits), cpu, note)
+        row["ratio_to_limit"] = med(ratios)
+        rows.append(row)
         _print(rows[-1])
 
 
@@ -243,18 +250,29 @@ def main(argv: list[str] | None = None) -> None:
     n = 40 if quick else 2000
     iters = calibrate(lambda k: functools.partial(py_work, iters=k), 0, 1e-3)
     fn = functools.partial(py_work, iters=iters)
-    serial = _call_s(lambda _: [fn(i) for i in range(200 if not quick else 20)], 0, 3)
-    serial_s = serial * n / (200 if not quick else 20)
-    bench_map(rows, "gil_python", Dataset.range(n), fn, n, serial_s, runs, "el/s")
+    sub = 20 if quick else 200
+
+    def serial_py() -> float:
+        start = time.perf_counter()
+        for i in range(sub):
+            fn(i)
+        return (time.perf_counter() - start) * n / sub
+
+    bench_map(rows, "gil_python", Dataset.range(n), fn, n, serial_py, runs, "el/s")
 
     n_img = 16 if quick else 600
     images = make_images(16)
     reps = calibrate(lambda k: functools.partial(augment, reps=k), images[0], 3e-3)
     aug = functools.partial(augment, reps=reps)
-    serial = _call_s(lambda _: [aug(images[i % 16]) for i in range(32)], 0, 3)
-    serial_s = serial * n_img / 32
+
+    def serial_img() -> float:
+        start = time.perf_counter()
+        for i in range(48):
+            aug(images[i % 16])
+        return (time.perf_counter() - start) * n_img / 48
+
     source = Dataset.range(n_img).map(functools.partial(_pick, images))
-    bench_map(rows, "image", source, aug, n_img, serial_s, runs, "img/s")
+    bench_map(rows, "image", source, aug, n_img, serial_img, runs, "img/s")
 
     bench_call_overhead(rows, 20 if quick else 300)
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())

@@ -234,3 +234,23 @@ def test_close_stops_the_actors_and_never_the_cluster(
     stoker.ray.shutdown()
     assert ray_cluster.is_initialized()  # stoker did not start it: still running
     assert not stoker.ray.owns_cluster()
+
+
+def test_actors_grow_to_max_while_calls_wait() -> None:
+    ex = RayExecutor(_Spec(sleep_s=0.01), actors=(1, 2), chunk_size=1, num_cpus=0)
+    try:
+        assert ex.actors == 1
+        seen: dict[int, list[Any]] = {}
+        tag = 0
+        deadline = time.monotonic() + _DEADLINE_S
+        while ex.actors < 2:
+            assert time.monotonic() < deadline, "never grew"
+            while ex.accepting():
+                ex.submit(tag, [0], [(tag, tag)])
+                tag += 1
+            for c in ex.poll(0.2):
+                seen[c.tag] = c.results
+        _drain(ex, seen)
+    finally:
+        ex.close()
+    assert sorted(seen) == list(range(tag))

@@ -171,3 +171,16 @@ def test_options_executor_sends_every_auto_map_to_ray() -> None:
     assert it.executor_info["executor"] == "thread"  # named on the map: kept
     with pytest.raises(ValueError, match="executor"):
         stoker.Options(executor="")
+
+
+def test_a_dropped_iterator_stops_its_actors(assert_stopped: Any) -> None:
+    import gc
+
+    ds = Dataset.range(1000).map(_square, num_parallel_calls=1, executor="ray")
+    it = ds.iterator()
+    next(it)
+    handles = it._run.actor_handles
+    del it
+    gc.collect()
+    for h in handles:
+        assert_stopped(h)

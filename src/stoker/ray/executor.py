@@ -312,6 +312,7 @@ class RayExecutor(Executor):
             "num_cpus": num_cpus,
             "max_restarts": 0,  # stoker replaces dead actors itself, and resends their calls
             "max_task_retries": 0,
+            "scheduling_strategy": "SPREAD",  # actors across nodes: more CPUs, not one host's
             **(ray_options or {}),
         }
         self._owner = owner

@@ -68,3 +68,13 @@ def test_connect_reuses_the_connection_of_this_process(ray_cluster: object) -> N
     assert not stoker.ray.owns_cluster()
     with pytest.raises(TypeError, match="address"):
         stoker.ray.connect(6379)  # type: ignore[arg-type]
+
+
+def test_without_ray_the_error_gives_the_pip_command(monkeypatch: pytest.MonkeyPatch) -> None:
+    from stoker.ray import _cluster
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError
+    with pytest.raises(ImportError, match=r"pip install 'stoker\[ray\]'"):
+        _cluster.import_ray()
+    with pytest.raises(ImportError, match=r"stoker\[ray\]"):
+        stoker.ray.RayExecutor(object())

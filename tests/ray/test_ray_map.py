@@ -141,6 +141,8 @@ def test_checkpoint_restores_on_ray_and_passes_reuse_the_actors(assert_stopped: 
     head = [next(it) for _ in range(13)]
     handles = it._run.actor_handles
     assert it._run.restarts == 0 and len(handles) == 2
+    info = it.stage_info()
+    assert info["executor"] == "ray" and info["parallelism"] == 2 and info["capacity"] > 0
     state = it.get_state()
     rest = list(it)  # the pass ends: its actors are kept for the next one
     restored = _SQUARES.iterator(state)

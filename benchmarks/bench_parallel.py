@@ -19,6 +19,14 @@ separate virtualenv, never in the project's::
     /tmp/peers/bin/pip install -e . && /tmp/peers/bin/python benchmarks/bench_parallel.py
 
     python benchmarks/bench_parallel.py --quick      # tiny sizes: a CI smoke run
+    python benchmarks/bench_parallel.py --json out.json --peer-python /tmp/peers/bin/python
+
+``--json PATH`` writes every row as ``{"benchmark": "parallel", "rows": [...]}`` (the
+benchmark JSON contract: workload, peer, value, unit, limit, ratio_to_limit, cpu_s, ...).
+``--peer-python PYTHON`` runs the peers' rows in that interpreter (this script again, with
+``--peers-only``), so they need not be installed next to stoker. ``cpu_s`` of a stoker
+row is the consumer process's own CPU time per pass (``getrusage(RUSAGE_SELF)``: worker
+processes excluded), the cost the parent adds next to the workers.
 
 Each figure is the median of ``--runs`` timed passes after one warm-up pass (pools and
 worker processes started), so it measures steady state; ``startup`` shows the first pass.
@@ -28,11 +36,15 @@ from __future__ import annotations
 
 import argparse
 import functools
+import json
 import multiprocessing as mp
 import os
 import queue
+import resource
 import statistics
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -45,6 +57,46 @@ from stoker import AUTOTUNE, Dataset
 from stoker.options import cpu_count
 
 CORES = cpu_count()
+
+#: Rows of the JSON contract, in the order measured.
+ROWS: list[dict[str, Any]] = []
+#: Which rows this process measures: stoker's (and the limits), the peers', or both.
+RUN_STOKER = True
+RUN_PEERS = True
+
+
+def _self_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def add_row(
+    workload: str,
+    peer: str,
+    value: float,
+    unit: str,
+    limit: float | None = None,
+    cpu_s: float | None = None,
+    note: str = "",
+    ratio: float | None = None,
+) -> None:
+    """One row of the benchmark JSON contract (``ratio``: when paired measurements
+    give a better ratio than value / limit)."""
+    if ratio is None and limit and value > 0:
+        ratio = limit / value if unit == "us/el" else value / limit
+    ROWS.append(
+        {
+            "workload": workload,
+            "peer": peer,
+            "value": float(value),
+            "unit": unit,
+            "limit": None if limit is None else float(limit),
+            "ratio_to_limit": None if ratio is None else float(ratio),
+            "peak_rss_mb": None,
+            "cpu_s": None if cpu_s is None else round(cpu_s, 4),
+            "note": note,
+        }
+    )
 
 
 # -- workloads (module level: worker processes import them by reference) ------------------
@@ -123,10 +175,16 @@ Consume = Callable[[Any], None]
 
 
 def one_pass(make_iter: Callable[[], Iterable[Any]], consume: Consume) -> float:
+    return one_pass_cpu(make_iter, consume)[0]
+
+
+def one_pass_cpu(make_iter: Callable[[], Iterable[Any]], consume: Consume) -> tuple[float, float]:
+    """Wall seconds of one pass, and this process's CPU seconds during it."""
+    cpu = _self_cpu()
     start = time.perf_counter()
     for x in make_iter():
         consume(x)
-    return time.perf_counter() - start
+    return time.perf_counter() - start, _self_cpu() - cpu
 
 
 def timed(make_iter: Callable[[], Iterable[Any]], runs: int, consume: Consume) -> float:
@@ -157,6 +215,7 @@ class Table:
         rebase: Callable[[], float] | None = None,
     ):
         self.title, self.n, self.limit_s, self.limit_text = title, n, limit_s, limit_text
+        self.workload = title.split()[0]
         self.rebase = rebase
         print(f"\n== {title}: {n} elements; limit {limit_s:.3f} s ({limit_text})")
         if rebase is not None:
@@ -171,19 +230,21 @@ class Table:
         runs: int,
         consume: Consume,
         note: Callable[[], str] = lambda: "",
+        peer: str = "stoker",
     ) -> None:
         """Time one candidate: a warm-up pass, then ``runs`` passes (each after its own
         measurement of the limit when rebasing), and print its row."""
         one_pass(make_iter, consume)
-        seconds, ratios, limits = [], [], []
+        seconds, ratios, limits, cpus = [], [], [], []
         for _ in range(runs):
             limit = self.rebase() if self.rebase is not None else self.limit_s
-            s = one_pass(make_iter, consume)
+            s, cpu = one_pass_cpu(make_iter, consume)
             seconds.append(s)
             limits.append(limit)
             ratios.append(limit / s)
+            cpus.append(cpu)
         med = statistics.median
-        self.row(name, med(seconds), note(), med(limits), med(ratios))
+        self.row(name, med(seconds), note(), med(limits), med(ratios), peer, med(cpus))
 
     def row(
         self,
@@ -192,13 +253,26 @@ class Table:
         note: str = "",
         limit: float | None = None,
         ratio: float | None = None,
+        peer: str = "serial",
+        cpu_s: float | None = None,
     ) -> None:
         limit = self.limit_s if limit is None else limit
         rate = self.n / seconds if seconds > 0 else float("inf")
         if ratio is None:
             ratio = limit / seconds if seconds > 0 else float("inf")
         extra = f" {limit:8.3f}" if self.rebase is not None else ""
-        print(f"   {name:<42} {seconds:9.3f} {rate:10.0f} {ratio:9.2f}{extra}  {note}")
+        cpu = f" [consumer CPU {cpu_s / self.n * 1e3:.4f} s/1000 el]" if cpu_s is not None else ""
+        print(f"   {name:<42} {seconds:9.3f} {rate:10.0f} {ratio:9.2f}{extra}  {note}{cpu}")
+        add_row(
+            self.workload,
+            peer,
+            rate,
+            "el/s",
+            self.n / limit if limit > 0 else None,
+            cpu_s,
+            f"{name} {note}".strip(),
+            ratio,
+        )
 
     def skip(self, name: str, why: str) -> None:
         print(f"   {name:<42} {'-':>9} {'-':>10} {'-':>9}  skipped: {why}")
@@ -271,8 +345,9 @@ def run_peer(table: Table, name: str, made: Any, runs: int, consume: Callable[[A
     if isinstance(made, str):
         table.skip(name, made)
         return
+    peer = name.split()[0]  # "torch", "grain", "tf.data"
     try:
-        table.measure(name, made, runs, consume)
+        table.measure(name, made, runs, consume, peer=peer)
     except Exception as e:  # a peer's failure must not end the comparison
         table.skip(name, f"{type(e).__name__}: {e}")
 
@@ -280,7 +355,11 @@ def run_peer(table: Table, name: str, made: Any, runs: int, consume: Callable[[A
 # -- the benchmarks -------------------------------------------------------------------------
 
 
-def _stoker_row(table: Table, name: str, ds: Dataset, runs: int, consume: Any = _noop) -> None:
+def _stoker_row(
+    table: Table, name: str, ds: Dataset, runs: int, consume: Any = _noop, peer: str = "stoker"
+) -> None:
+    if not RUN_STOKER:
+        return
     its: list[Any] = []
 
     def make() -> Iterable[Any]:
@@ -292,7 +371,7 @@ def _stoker_row(table: Table, name: str, ds: Dataset, runs: int, consume: Any = 
         info = getattr(its[-1], "executor_info", {})
         return f"[{info['executor']}: {info.get('reason', '')}]"[:110] if info else ""
 
-    table.measure(name, make, runs, consume, note)
+    table.measure(name, make, runs, consume, note, peer)
 
 
 def bench_cpu(title: str, fn: Callable[[Any], Any], n: int, runs: int, peers: bool) -> None:
@@ -304,10 +383,12 @@ def bench_cpu(title: str, fn: Callable[[Any], Any], n: int, runs: int, peers: bo
         f"serial {serial_s:.3f} s / {CORES} cores",
         rebase=lambda: serial_time(fn, n) / CORES,
     )
-    table.row("serial loop", serial_s, limit=serial_s / CORES)
+    if RUN_STOKER:
+        table.row("serial loop", serial_s, limit=serial_s / CORES)
     for executor in ("auto", "process", "thread"):
         ds = Dataset.range(n).map(fn, num_parallel_calls=AUTOTUNE, executor=executor)
-        _stoker_row(table, f"stoker map(AUTOTUNE, executor={executor!r})", ds, runs)
+        peer = "stoker" if executor == "auto" else f"stoker-{executor}"
+        _stoker_row(table, f"stoker map(AUTOTUNE, executor={executor!r})", ds, runs, peer=peer)
     if peers:
         for name, made in (
             (f"torch DataLoader(num_workers={CORES})", peer_torch(n, fn, CORES)),
@@ -334,11 +415,13 @@ def bench_io(n: int, runs: int, peers: bool) -> None:
         "io_wait", n, latency * n / inflight, f"latency {latency * 1e3:.2f} ms x n / {inflight}"
     )
     ds = Dataset.range(n).map(fn, num_parallel_calls=inflight, executor="thread")
-    _stoker_row(table, f"stoker map({inflight}, executor='thread')", ds, runs)
+    _stoker_row(table, f"stoker map({inflight}, executor='thread')", ds, runs, peer="stoker-thread")
     ds = Dataset.range(n).map(fn, num_parallel_calls=inflight)
     _stoker_row(table, f"stoker map({inflight}, executor='auto')", ds, runs)
     ds = Dataset.range(n).map(fn, num_parallel_calls=AUTOTUNE)
-    _stoker_row(table, "stoker map(AUTOTUNE) (may exceed 16 in flight)", ds, runs)
+    _stoker_row(
+        table, "stoker map(AUTOTUNE) (may exceed 16 in flight)", ds, runs, peer="stoker-autotune"
+    )
     if peers:
         for name, made in (
             (f"torch DataLoader(num_workers={inflight})", peer_torch(n, fn, inflight)),
@@ -378,12 +461,18 @@ def bench_prefetch(n: int, runs: int, peers: bool) -> None:
         max(produce_s, consume_s),
         f"max(producer {produce_s:.3f} s, consumer {consume_s:.3f} s), each measured alone",
     )
-    _stoker_row(table, "stoker map(producer) (no prefetch)", no_prefetch, runs, consume)
+    _stoker_row(
+        table, "stoker map(producer) (no prefetch)", no_prefetch, runs, consume, "stoker-none"
+    )
     for size in (1, 2, AUTOTUNE):
         ds = Dataset.range(n).map(producer).prefetch(size)
-        _stoker_row(table, f"stoker map(producer).prefetch({size!r})", ds, runs, consume)
-    reference = "reference: a thread + queue.Queue(2)"
-    table.measure(reference, lambda: _thread_queue(n, producer), runs, consume)
+        peer = "stoker" if size == AUTOTUNE else f"stoker-prefetch{size}"
+        _stoker_row(table, f"stoker map(producer).prefetch({size!r})", ds, runs, consume, peer)
+    if RUN_STOKER:
+        reference = "reference: a thread + queue.Queue(2)"
+        table.measure(
+            reference, lambda: _thread_queue(n, producer), runs, consume, peer="reference"
+        )
     if peers:
         for name, made in (
             ("torch DataLoader(num_workers=1)", peer_torch(n, producer, 1)),
@@ -393,17 +482,20 @@ def bench_prefetch(n: int, runs: int, peers: bool) -> None:
             run_peer(table, name, made, runs, consume)
 
 
-def _per_element(name: str, n: int, seconds: float, note: str = "") -> None:
+def _per_element(name: str, n: int, seconds: float, note: str = "", peer: str = "") -> None:
     us = seconds / n * 1e6
     print(f"   {name:<42} {seconds:9.3f} {n / seconds:10.0f} {us:8.2f} us/element {note}")
+    if peer:
+        add_row("trivial", peer, us, "us/el", note=f"{name} {note}".strip())
 
 
 def bench_trivial(n: int, runs: int) -> None:
     print(f"\n== trivial map(lambda x: x): {n} elements; the figure is the cost per element")
     print(f"   {'candidate':<42} {'seconds':>9} {'elem/s':>10}")
-    _per_element("bare generator", n, timed(lambda: (identity(x) for x in range(n)), runs, _noop))
+    bare = timed(lambda: (identity(x) for x in range(n)), runs, _noop)
+    _per_element("bare generator", n, bare, peer="limit")
     seq = Dataset.range(n).map(identity)
-    _per_element("stoker map (sequential)", n, timed(lambda: seq, runs, _noop))
+    _per_element("stoker map (sequential)", n, timed(lambda: seq, runs, _noop), peer="stoker-seq")
     for executor in ("auto", "thread", "process"):
         ds = Dataset.range(n).map(identity, num_parallel_calls=AUTOTUNE, executor=executor)
         made: list[Any] = []
@@ -414,7 +506,8 @@ def bench_trivial(n: int, runs: int) -> None:
 
         seconds = timed(make, runs, _noop)
         name = f"stoker map(AUTOTUNE, executor={executor!r})"
-        _per_element(name, n, seconds, f"[{made[-1].executor_info['executor']}]")
+        peer = "stoker" if executor == "auto" else f"stoker-{executor}"
+        _per_element(name, n, seconds, f"[{made[-1].executor_info['executor']}]", peer)
     print("   a thread or process hand-off costs more than a trivial call: 'auto' runs it inline")
 
 
@@ -440,10 +533,23 @@ def _segment_child(q: Any, count: int) -> None:
 def bench_handoff(count: int, runs: int) -> None:
     gb = count * (1 << 20) / 1e9
     print(f"\n== handoff: {count} arrays of 1 MB from worker processes to the consumer")
+    # One copy per array, from a 64 MB ring (out of the caches, as a worker's ring is) into
+    # recycled memory: what reading a recycled ring in place costs the consumer.
+    ring, dst = np.ones(64 << 20, np.uint8), np.empty(1 << 20, np.uint8)
+    start = time.perf_counter()
+    for i in range(count):
+        off = (i % 64) << 20
+        np.copyto(dst, ring[off : off + (1 << 20)])
+    limit_s = time.perf_counter() - start
+    name = "limit: one 1 MB copy into recycled memory"
+    print(f"   {name:<42} {limit_s:9.3f} {gb / limit_s:8.2f} GB/s")
+    add_row("handoff", "limit", gb * 1e3 / limit_s, "MB/s", note=name)
     ds = Dataset.range(count).map(one_mb, num_parallel_calls=2, executor="process")
     seconds = timed(lambda: ds, runs, _noop)
+    cpu = one_pass_cpu(lambda: ds, _noop)[1]
     name = "stoker map(executor='process'): shm ring"
-    print(f"   {name:<42} {seconds:9.3f} {gb / seconds:8.2f} GB/s")
+    print(f"   {name:<42} {seconds:9.3f} {gb / seconds:8.2f} GB/s  [consumer CPU {cpu:.3f} s]")
+    add_row("handoff", "stoker", gb * 1e3 / seconds, "MB/s", gb * 1e3 / limit_s, cpu, name)
     ctx = mp.get_context("spawn")
     for name, child in (
         ("multiprocessing.Queue (pickled)", _queue_child),
@@ -468,7 +574,9 @@ def bench_handoff(count: int, runs: int) -> None:
             times.append(time.perf_counter() - start)
             p.join()
         seconds = statistics.median(times)
-        print(f"   {name:<42} {seconds:9.3f} {gb * (count - 1) / count / seconds:8.2f} GB/s")
+        rate = gb * (count - 1) / count / seconds
+        print(f"   {name:<42} {seconds:9.3f} {rate:8.2f} GB/s")
+        add_row("handoff", "multiprocessing", rate * 1e3, "MB/s", gb * 1e3 / limit_s, note=name)
 
 
 def bench_startup(n: int) -> None:
@@ -481,7 +589,26 @@ def bench_startup(n: int) -> None:
     sk.exec.shutdown()
 
 
+def _run_peers_in(python: str, argv: list[str], workloads: list[str]) -> None:
+    """The peers' rows, measured by this script in another interpreter (``--peers-only``)."""
+    script = os.path.abspath(__file__)
+    src = os.path.join(os.path.dirname(os.path.dirname(script)), "src")
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [src, env.get("PYTHONPATH", "")]))
+    with tempfile.TemporaryDirectory(prefix="stoker-bench-") as tmp:
+        out = os.path.join(tmp, "peers.json")
+        cmd = [python, script, *argv, "--peers-only", "--only", ",".join(workloads), "--json", out]
+        print(f"\n== peers in {python}")
+        try:
+            subprocess.run(cmd, env=env, check=True, timeout=3600)
+            with open(out) as f:
+                ROWS.extend(json.load(f)["rows"])
+        except (OSError, subprocess.SubprocessError, ValueError) as e:
+            print(f"   peers skipped: {type(e).__name__}: {e}")
+
+
 def main(argv: list[str] | None = None) -> None:
+    global RUN_STOKER, RUN_PEERS
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes (CI smoke run)")
     parser.add_argument("--runs", type=int, default=None, help="timed passes per candidate")
@@ -489,10 +616,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--only", default="", help="comma-separated workloads (gil_python,numpy_partial,...)"
     )
+    parser.add_argument("--json", metavar="PATH", help="also write the rows to PATH as JSON")
+    parser.add_argument(
+        "--peer-python", metavar="PYTHON", default="", help="run the peers in this interpreter"
+    )
+    parser.add_argument("--peers-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     quick = args.quick
     runs = args.runs or (1 if quick else 3)
-    peers = not args.no_peers and not quick
+    RUN_STOKER = not args.peers_only
+    RUN_PEERS = not args.no_peers and not quick
+    peer_python = "" if args.peers_only else args.peer_python
+    peers = RUN_PEERS and not peer_python  # with --peer-python they run over there
     only = set(filter(None, args.only.split(",")))
 
     def want(name: str) -> bool:
@@ -521,12 +656,20 @@ def main(argv: list[str] | None = None) -> None:
         bench_io(64 if quick else 1600, runs, peers)
     if want("prefetch"):
         bench_prefetch(20 if quick else 500, runs, peers)
-    if want("trivial"):
+    if want("trivial") and RUN_STOKER:
         bench_trivial(2000 if quick else 200_000, runs)
-    if want("handoff"):
+    if want("handoff") and RUN_STOKER:
         bench_handoff(16 if quick else 2000, runs)
-    if want("startup"):
+    if want("startup") and RUN_STOKER:
         bench_startup(8 if quick else 200)
+    with_peers = [w for w in ("gil_python", "numpy_partial", "io_wait", "prefetch") if want(w)]
+    if peer_python and RUN_PEERS and with_peers:
+        extra = ["--runs", str(runs)] + (["--quick"] if quick else [])
+        _run_peers_in(peer_python, extra, with_peers)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"benchmark": "parallel", "rows": ROWS}, f, indent=1)
+            f.write("\n")
 
 
 if __name__ == "__main__":

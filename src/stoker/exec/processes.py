@@ -318,7 +318,7 @@ class ProcessExecutor(Executor):
     """
 
     kind = "process"
-    chunk_s = 5e-3
+    chunk_s = 10e-3
     chunk_bytes = 4 << 20
 
     def __init__(self, group: WorkerGroup, stage: str, on_release: Any = None):

@@ -99,6 +99,18 @@ class Ring:
         self.written += nbytes
         return offset
 
+    def write(self, offset: int, raws: list[memoryview]) -> list[tuple[int, int]]:
+        """Copy ``raws`` one after another (each aligned) from ``offset``, which
+        :meth:`alloc` returned for them; their ``(offset, nbytes)`` descriptors."""
+        view = self.view
+        descs = []
+        for raw in raws:
+            n = raw.nbytes
+            view[offset : offset + n] = raw.cast("B")
+            descs.append((offset, n))
+            offset += _aligned(n)
+        return descs
+
     def close(self) -> None:
         self.view.release()
         self.mm.close()
@@ -187,6 +199,11 @@ class Packed:
 
 def _aligned(n: int) -> int:
     return (n + _ALIGN - 1) // _ALIGN * _ALIGN
+
+
+def _copy_out(view: memoryview, descs: list[tuple[int, int]]) -> list[bytearray]:
+    """The buffers ``descs`` locate in a peer's ring, copied into memory they own."""
+    return [bytearray(view[off : off + n]) for off, n in descs]
 
 
 class Endpoint:
@@ -283,13 +300,7 @@ class Endpoint:
             new_fd = ring.fd
             offset = ring.alloc(need)
         assert ring is not None and offset is not None
-        descs = []
-        view = ring.view
-        for raw, n in zip(raws, sizes, strict=True):
-            view[offset : offset + n] = raw.cast("B")
-            descs.append((offset, n))
-            offset += _aligned(n)
-        return descs, new_fd
+        return ring.write(offset, raws), new_fd
 
     def _send_parts(self, parts: list[bytes], fd: int) -> None:
         data = memoryview(b"".join(parts))
@@ -342,8 +353,7 @@ class Endpoint:
             peer = self._peers.get(self._peer_gen)
             if peer is None:
                 raise PeerClosed("protocol error: ring buffers before any ring")
-            view = peer[1]
-            buffers = [bytearray(view[off : off + n]) for off, n in descs]
+            buffers = _copy_out(peer[1], descs)
         if ring_gen == self._peer_gen:
             self._peer_end = max(self._peer_end, ring_end)
             self._update_ack()
@@ -396,12 +406,7 @@ class Endpoint:
         offset = ring.alloc(sum(_aligned(r.nbytes) for r in raws))
         if offset is None:
             return None
-        descs = []
-        for raw in raws:
-            n = raw.nbytes
-            ring.view[offset : offset + n] = raw.cast("B")
-            descs.append((offset, n))
-            offset += _aligned(n)
+        descs = ring.write(offset, raws)
         self.bytes_sent_shm += sum(n for _, n in descs)
         return Packed(payload, descs, ring.generation, start)
 
@@ -418,8 +423,7 @@ class Endpoint:
 
     def unpack(self, packed: Packed) -> Any:
         entry = self._peers[packed.generation]
-        view = entry[1]
-        buffers = [bytearray(view[off : off + n]) for off, n in packed.descs]
+        buffers = _copy_out(entry[1], packed.descs)
         self.release(packed)
         return pickle.loads(packed.payload, buffers=buffers)
 

@@ -11,8 +11,11 @@ at most ``num_parallel_calls`` of them computing, the others queued so that a th
 which finishes a chunk starts the next at once; processes: two per worker) and at most
 ``2 * slots * chunk`` elements (``slots``: ``num_parallel_calls``, or two per worker) are
 pulled and not yet delivered. A chunk is one element unless elements are cheap: chunks
-then grow until each costs ~0.2 ms on a thread or ~5 ms in a process, so hand-off
-overhead stays small.
+then grow until each costs ~0.2 ms on a thread or ~10 ms in a process (the executor's
+``chunk_s``), so the consumer's side (one message, one wake-up, one unpickling per chunk)
+stays near 2% of a core for processes. Element cost is measured as CPU time (waiting
+counted at a quarter): on a busy machine wall time grows, and chunks sized by it would
+shrink exactly when the consumer's per-chunk cost hurts most.
 
 The executor comes by name from :func:`stoker.exec.make_executor` (``"thread"``,
 ``"process"``, ``"auto"``, ...); this module sees only the executor interface.
@@ -76,7 +79,8 @@ class ParallelMapIterator(ParallelIterator):
         super().__init__(ctx, ds)
         self._ds = ds
         opts = ctx.options
-        assert opts.cpu_budget is not None and opts.io_concurrency is not None
+        # Resolved options (IterContext): the budgets are set.
+        assert opts.cpu_budget and opts.io_concurrency and opts.ram_budget
         self._pass_id = ctx.take_pass(ds)
         det = ds._deterministic if ds._deterministic is not None else opts.deterministic
         self._deterministic = bool(det)
@@ -90,7 +94,7 @@ class ParallelMapIterator(ParallelIterator):
             concurrency=requested,
             cpu_budget=cpu,
             io_concurrency=opts.io_concurrency,
-            ram_budget=opts.ram_budget or 1 << 32,
+            ram_budget=opts.ram_budget,
             seed=opts.seed,
             autotune=self._autotune,
             owner=ds,  # workers kept after a pass serve this dataset's next pass
@@ -334,7 +338,12 @@ class ParallelMapIterator(ParallelIterator):
             if seqs is None:
                 continue
             n = len(seqs)
-            per = c.busy_s / n
+            # What an element costs is its CPU time: wall time beyond that is waiting, or
+            # other processes' load preempting the worker, and sizing chunks by it would
+            # shrink them (and multiply the consumer's per-chunk cost) exactly when the
+            # machine is busy. Waiting still counts a quarter, so chunks of calls that
+            # mostly wait stay short.
+            per = max(c.cpu_s, 0.25 * c.busy_s) / n
             self._elem_s = per if self._elem_s == 0.0 else 0.8 * self._elem_s + 0.2 * per
             self._elem_bytes = 0.8 * self._elem_bytes + 0.2 * c.nbytes / n
             self.stats.add(busy_s=c.busy_s)

@@ -186,3 +186,16 @@ def test_a_dropped_iterator_stops_its_actors(assert_stopped: Any) -> None:
     gc.collect()
     for h in handles:
         assert_stopped(h)
+
+
+def test_a_result_ray_cannot_send_fails_only_its_element() -> None:
+    import threading
+
+    ds = Dataset.range(8).map(
+        lambda x: threading.Lock() if x == 3 else int(x), num_parallel_calls=1, executor="ray"
+    )
+    it = iter(ds)
+    assert [next(it) for _ in range(3)] == [0, 1, 2]
+    with pytest.raises(TypeError, match="lock that cannot be sent back from the Ray actor"):
+        next(it)
+    assert list(it) == [4, 5, 6, 7]

@@ -79,8 +79,42 @@ class StageActor:
                     append(fn(index, element))
                 except BaseException as e:  # delivered to the consumer, never lost
                     append(RemoteFailure(e))
-            out.append((tag, results, time.perf_counter() - start, time.process_time() - cpu))
+            busy, used = time.perf_counter() - start, time.process_time() - cpu
+            out.append((tag, [_sendable(r) for r in results], busy, used))
         return out
+
+
+_PLAIN = (np.ndarray, np.generic, int, float, complex, bool, str, bytes, type(None))
+
+
+def _plain(x: Any, depth: int = 0) -> bool:
+    """Whether ``x`` certainly serializes (arrays, scalars, nested tuples/lists/dicts)."""
+    if isinstance(x, _PLAIN):
+        return not isinstance(x, np.ndarray) or x.dtype != object
+    if depth < 3 and isinstance(x, (tuple, list)):
+        return all(_plain(v, depth + 1) for v in x)
+    if depth < 3 and isinstance(x, dict):
+        return all(_plain(v, depth + 1) for v in x.values())
+    return False
+
+
+def _sendable(r: Any) -> Any:
+    """``r``, or a RemoteFailure when Ray could not send it back (checked only for
+    results that are not plain arrays and scalars)."""
+    if type(r) is RemoteFailure or _plain(r):
+        return r
+    try:
+        cloudpickle.dumps(r)
+    except Exception as e:
+        try:
+            raise TypeError(
+                f"the map function returned a {type(r).__name__} that cannot be sent back "
+                f"from the Ray actor ({type(e).__name__}: {e}); return NumPy arrays, "
+                "scalars, bytes, tuples or dicts"
+            ) from None
+        except TypeError as err:
+            return RemoteFailure(err)
+    return r
 
 
 def _seeded(fn: ElementFn, seed: int, pass_id: tuple[int, ...], index: int, x: Any) -> Any:

@@ -584,11 +584,15 @@ class RayExecutor(Executor):
         except exceptions.RayTaskError as e:
             # Raised by the call itself, not by the function (the actor catches those):
             # a result that Ray cannot serialize, or element_fn() failing.
-            err = TypeError(
-                f"stage {self._stage}: a Ray actor could not compute or return a chunk "
-                f"(a result Ray cannot serialize?): {_text(e)}"
+            text = (
+                f"stage {self._stage}: a Ray actor could not compute or return this element's "
+                f"chunk (a result Ray cannot serialize?): {_text(e)}"
             )
-            value = [(tag, [Failure(err)] * len(items), 0.0, 0.0) for tag, items in call.chunks]
+            # One exception per element: each is raised (and let go of) on its own.
+            value = [
+                (tag, [Failure(TypeError(text)) for _ in items], 0.0, 0.0)
+                for tag, items in call.chunks
+            ]
         except exceptions.RayError as e:  # result lost with its node: compute it again
             _LOG.warning("stoker.ray: %s: call lost (%s); sending it again", self._stage, e)
             self._requeue([call])

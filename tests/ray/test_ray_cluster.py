@@ -38,10 +38,17 @@ def attempt(label, **kwargs):
 attempt("refused", address="127.0.0.1:1")
 attempt("ray-client", address="ray://127.0.0.1:1")
 attempt("env", address="auto")  # RAY_ADDRESS is set by the test
+
+import os
+del os.environ["RAY_ADDRESS"]
+print("local", connect(None, num_cpus=1), owns_cluster(), ray.is_initialized())
+import stoker.ray
+stoker.ray.shutdown()  # stoker started it: stoker stops it
+print("stopped", ray.is_initialized(), owns_cluster())
 """
 
 
-def test_unreachable_addresses_fail_fast_and_name_the_address() -> None:
+def test_unreachable_addresses_fail_fast_and_none_starts_an_owned_cluster() -> None:
     env = {**os.environ, "RAY_ADDRESS": "127.0.0.1:2", "PYTHONPATH": _SRC}
     start = time.monotonic()
     proc = subprocess.run(
@@ -58,6 +65,9 @@ def test_unreachable_addresses_fail_fast_and_name_the_address() -> None:
     assert "'ray://127.0.0.1:1'" in lines["ray-client"]
     # address="auto" with RAY_ADDRESS set goes there, and names it; never a local cluster.
     assert "ConnectionError" in lines["env"] and "RAY_ADDRESS='127.0.0.1:2'" in lines["env"]
+    # address=None with nothing running: a local cluster that stoker owns, and stops.
+    assert lines["local"].endswith("True True"), lines["local"]
+    assert lines["stopped"] == "stopped False False"
     for key in ("refused", "ray-client", "env"):
         assert float(lines[key].split()[2]) < 60, lines[key]
     assert time.monotonic() - start < 120

@@ -1,8 +1,8 @@
 """One local Ray cluster for the whole test session (``ray.init`` costs ~10 s and ~0.5 GB).
 
 Every test here needs Ray (``pytest.importorskip``); the cluster has 2 CPUs, starts with a
-hard timeout, and is shut down at the end of the session. Tests take it through the
-``ray_cluster`` fixture (autouse in this directory).
+hard timeout, and is shut down as soon as the session leaves this directory. Tests take it
+through the ``ray_cluster`` fixture (autouse in this directory).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import signal
 import time
 import warnings
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,13 +24,12 @@ def _alarm(signum: int, frame: Any) -> None:
     raise TimeoutError(f"ray.init() did not return within {_START_TIMEOUT_S} s")
 
 
-@pytest.fixture(scope="session")
-def _ray_session() -> Iterator[Any]:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # Ray's own import-time deprecation warnings
-        ray = pytest.importorskip("ray")
+_started: list[Any] = []  # the ray module, once a test here started it
+
+
+def _start(ray: Any) -> None:
+    _started[:] = [ray]
     if ray.is_initialized():
-        yield ray
         return
     old = signal.signal(signal.SIGALRM, _alarm)
     signal.alarm(_START_TIMEOUT_S)
@@ -46,10 +46,36 @@ def _ray_session() -> Iterator[Any]:
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, old)
+
+
+@pytest.fixture(scope="session")
+def _ray_session() -> Iterator[Any]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Ray's own import-time deprecation warnings
+        ray = pytest.importorskip("ray")
+    _start(ray)
     try:
         yield ray
     finally:
         ray.shutdown()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """The cluster stops as soon as the session leaves this directory (after the last
+    test's fixtures are torn down): its raylet and workers are this process's children,
+    which tests/test_leaks.py counts as leaks."""
+    try:
+        return (yield)
+    finally:
+        here = Path(__file__).parent
+        if nextitem is None or here not in Path(nextitem.path).parents:
+            for ray in _started:
+                if ray.is_initialized():
+                    from stoker.ray.executor import clear_parked
+
+                    clear_parked()
+                    ray.shutdown()
 
 
 @pytest.fixture(autouse=True)
@@ -58,6 +84,7 @@ def ray_cluster(_ray_session: Any) -> Iterator[Any]:
     so kept actors of one test never block the next test's from starting."""
     import stoker.ray
 
+    _start(_ray_session)  # again, if an earlier test outside this directory stopped it
     old = stoker.ray.configure(num_cpus=0)
     try:
         yield _ray_session

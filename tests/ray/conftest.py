@@ -1,8 +1,10 @@
 """One local Ray cluster for the whole test session (``ray.init`` costs ~10 s and ~0.5 GB).
 
-Every test here needs Ray (``pytest.importorskip``); the cluster has 2 CPUs, starts with a
-hard timeout, and is shut down as soon as the session leaves this directory. Tests take it
-through the ``ray_cluster`` fixture (autouse in this directory).
+Every test here needs Ray (``pytest.importorskip``). The cluster has 4 logical CPUs (Ray
+keeps a started worker process per CPU, so actors start without waiting for a Python to
+boot; the tests' actors reserve none), starts with a hard timeout, and is shut down as
+soon as the session leaves this directory. Tests take it through the ``ray_cluster``
+fixture (autouse in this directory).
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ def _start(ray: Any) -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             ray.init(
-                num_cpus=2,
+                num_cpus=4,
                 include_dashboard=False,
                 configure_logging=False,
                 log_to_driver=False,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import socket
 import threading
@@ -128,3 +129,89 @@ def test_peer_closed_is_reported():
     with pytest.raises(PeerClosed):
         a.recv()
     a.close()
+
+
+def _packed_roundtrip(a, b, obj):
+    """The worker's side packs ``obj`` into its ring; the consumer receives and unpacks."""
+    packed = a.pack(obj)
+    if packed is None:  # no room in the ring: as the worker does, send it (a copy)
+        a.send(("done", obj))
+        return b.recv()[1]
+    a.send(("done", packed))
+    _, got = b.recv()
+    b.hold(got)
+    return got.unpack()
+
+
+def _in_peer_ring(endpoint, arr):
+    """Whether ``arr``'s data lies in a ring the endpoint has mapped (no copy was made)."""
+    addr = arr.__array_interface__["data"][0]
+    for mm, _view, _count in endpoint._peers.values():
+        start = ctypes.addressof(ctypes.c_char.from_buffer(mm))
+        if start <= addr < start + len(mm):
+            return True
+    return False
+
+
+def test_packed_results_are_zero_copy_views_released_when_dropped(pair):
+    a, b = pair
+    a.send("start")  # the writer's ring exists once it has sent something large
+    b.recv()
+    a.send(np.ones(1 << 20, np.uint8))
+    b.recv()
+    x = np.arange(1 << 18, dtype=np.float32)
+    got = _packed_roundtrip(a, b, {"x": x, "t": (x[:5].copy(), 1)})
+    np.testing.assert_array_equal(got["x"], x)
+    assert _in_peer_ring(b, got["x"]), "a copy was made"
+    assert got["x"].flags.writeable  # the space is the element's until it is released
+    held_before = list(b._held)
+    assert held_before, "the element's ring space is held while it lives"
+    view = got["x"][100:200]
+    del got
+    assert not b._returned, "a view of the element still lives: nothing released"
+    assert view[0] == 100
+    del view
+    assert len(b._returned) == 1, "released once the last view went"
+    b.send("ack")  # the release is applied and acknowledged on the consumer's thread
+    assert not b._returned and list(b._held) != held_before
+    assert a.recv() == "ack"
+
+
+def test_views_kept_for_ever_are_never_overwritten(pair):
+    a, b = pair
+    a.send(np.ones(1 << 20, np.uint8))  # the writer's first ring (4 MiB)
+    b.recv()
+    kept = []
+    for i in range(40):  # 40 x 1 MiB through a 4 MiB ring, every element kept
+        got = _packed_roundtrip(a, b, np.full(1 << 20, i % 251, np.uint8))
+        kept.append(got)
+        b.send(i)  # acks what was released (nothing): the writer must grow, not reuse
+        assert a.recv() == i
+    for i, arr in enumerate(kept):
+        assert arr[0] == i % 251 and arr[-1] == i % 251, i
+    assert a._ring.generation > 1
+    del kept, arr, got
+    for i in range(40):  # released now: the last ring is recycled from here on
+        got = _packed_roundtrip(a, b, np.full(1 << 20, 7, np.uint8))
+        assert got[0] == 7
+        del got
+        b.send(i)
+        assert a.recv() == i
+    generation = a._ring.generation
+    for i in range(20):
+        assert _packed_roundtrip(a, b, np.full(1 << 20, 9, np.uint8))[-1] == 9  # dropped
+        b.send(i)
+        assert a.recv() == i
+    assert a._ring.generation == generation, "the ring grew although every view was dropped"
+
+
+def test_views_outlive_the_endpoint():
+    x, y = socket.socketpair()
+    a, b = Endpoint(x), Endpoint(y)
+    a.send(np.ones(1 << 20, np.uint8))
+    b.recv()
+    got = _packed_roundtrip(a, b, np.full(1 << 20, 5, np.uint8))
+    a.close()
+    b.close()  # the mapping stays while the view lives
+    assert got[0] == 5 and got[-1] == 5 and got.sum() == 5 << 20
+    del got

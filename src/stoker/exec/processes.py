@@ -439,7 +439,7 @@ class ProcessExecutor(Executor):
 
     def resolve(self, result: Any) -> Any:
         if type(result) is Packed:
-            return result.unpack()  # arrays copied out of shared memory just in time
+            return result.unpack()  # zero-copy views of shared memory
         return result
 
     def discard(self, results: Iterable[Any]) -> None:

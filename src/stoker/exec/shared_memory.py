@@ -17,6 +17,17 @@ and travel as file descriptors over the socket (``SCM_RIGHTS``), so they never a
 A pre-allocated, recycled ring moved 1 MB arrays at ~5 GB/s on our 2-core machine, where
 a pickled ``multiprocessing.Queue`` reached ~0.27 GB/s and a fresh segment per array
 ~0.43 GB/s (``benchmarks/bench_parallel.py`` measures it).
+
+Results (:class:`Packed`) are not copied at all: :meth:`Packed.unpack` returns arrays that
+are views of the worker's ring, each buffer exported through a ``ctypes`` array of its
+own (the *owner*; NumPy keeps it as the arrays' base). The ring space is acknowledged,
+and so recycled, only when the owner is gone, i.e. when the element and every array or
+view taken from it have been dropped: a finalizer queues the release (it may run on any
+thread) and the consumer's thread applies it at its next send or receive. The views are
+writable: the space is the element's alone until it is released. A consumer that keeps
+views for ever only makes the writer start new (bigger, up to ``max_ring_bytes``) rings;
+live data is never overwritten and nobody waits for it. Rings that still have live
+views outlive the endpoint (unmapped when the last view goes).
 """
 
 from __future__ import annotations
@@ -24,6 +35,7 @@ from __future__ import annotations
 import array
 import collections
 import copyreg
+import ctypes
 import io
 import mmap
 import os
@@ -31,6 +43,7 @@ import pickle
 import socket
 import struct
 import tempfile
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -167,9 +180,8 @@ def _dumps_out_of_band(obj: Any) -> tuple[bytes, list[pickle.PickleBuffer]]:
 class Packed:
     """An object whose arrays wait in the sender's ring until the receiver uses it.
 
-    The receiver copies them out in :meth:`unpack`, right before handing the object on,
-    so the copies land in memory the consumer just freed (an allocator reuses it; fresh
-    memory costs ~8x more in page faults), and the ring space is recycled in order.
+    :meth:`unpack` gives the object with its arrays as views of the ring, no copy; the
+    ring space is recycled (in order) once the object and every view of it are gone.
     """
 
     __slots__ = ("descs", "generation", "owner", "payload", "start")
@@ -185,7 +197,7 @@ class Packed:
         return (Packed, (self.payload, self.descs, self.generation, self.start))
 
     def unpack(self) -> Any:
-        """The object, its arrays copied out of the ring (which may then reuse the space)."""
+        """The object, its arrays zero-copy views of the ring (released when all gone)."""
         owner = self.owner
         if owner is None:
             raise RuntimeError("Packed.unpack(): released, or never received")
@@ -237,6 +249,9 @@ class Endpoint:
         self._held: collections.deque[int] = collections.deque()  # Packed starts, in order
         self._released: set[int] = set()
         self._stale: list[int] = []  # replaced peer rings to unmap once nothing points there
+        # Packed results whose zero-copy views are all gone, queued by finalizers (any
+        # thread; deque appends are atomic) and released by the owning thread.
+        self._returned: collections.deque[Packed] = collections.deque()
         self.bytes_sent_shm = 0
         self.bytes_sent_inline = 0
 
@@ -244,6 +259,8 @@ class Endpoint:
 
     def send(self, obj: Any) -> None:
         """Send ``obj`` (pickled; falls back to cloudpickle for lambdas and local classes)."""
+        if self._returned:
+            self._release_returned()  # acks ride on this frame
         payload, buffers = _dumps_out_of_band(obj)
         raws = [b.raw() for b in buffers]
         payload_in_ring = len(payload) > _INLINE_MAX_BYTES
@@ -329,6 +346,8 @@ class Endpoint:
 
         Call :meth:`hold` for each :class:`Packed` item in it before the next send.
         """
+        if self._returned:
+            self._release_returned()
         while self._stale:
             generation = self._stale.pop()
             entry = self._peers.get(generation)
@@ -364,7 +383,9 @@ class Endpoint:
 
     def _map_peer(self, fd: int, size: int, generation: int) -> None:
         try:
-            mm = mmap.mmap(fd, size, prot=mmap.PROT_READ)
+            # Writable (MAP_SHARED): zero-copy views are exported through ctypes, which
+            # needs a writable buffer; the writer never reads back what it wrote.
+            mm = mmap.mmap(fd, size)
         finally:
             os.close(fd)
         # The old ring stays mapped: Packed items in this very frame may point into it
@@ -380,7 +401,10 @@ class Endpoint:
         entry = self._peers.pop(generation, None)
         if entry is not None:
             entry[1].release()
-            entry[0].close()
+            try:
+                entry[0].close()
+            except BufferError:
+                pass  # zero-copy views still live: unmapped when the last one goes
 
     def _update_ack(self) -> None:
         held, released = self._held, self._released
@@ -391,7 +415,7 @@ class Endpoint:
     # -- results kept in the ring until used ------------------------------------------------
 
     def pack(self, obj: Any) -> Packed | None:
-        """Writer side: put ``obj``'s arrays in the ring *now*, for the reader to copy out
+        """Writer side: put ``obj``'s arrays in the ring *now*, for the reader to view
         when it uses the object (:meth:`Packed.unpack`), not when the frame arrives.
 
         Returns None (send ``obj`` itself) if it has no large buffer or the ring has no
@@ -422,10 +446,29 @@ class Endpoint:
             self._update_ack()
 
     def unpack(self, packed: Packed) -> Any:
-        entry = self._peers[packed.generation]
-        buffers = _copy_out(entry[1], packed.descs)
-        self.release(packed)
+        """The object, its arrays zero-copy views of the ring (see the module docstring);
+        the space is released when they are all gone."""
+        mm = self._peers[packed.generation][0]
+        descs = packed.descs
+        if not descs:  # pragma: no cover - packed objects have buffers
+            self.release(packed)
+            return pickle.loads(packed.payload)
+        # One owner spans the object's buffers (they were allocated together): every
+        # array and view taken from them keeps it alive, and it goes with the last one.
+        first = descs[0][0]
+        end = max(off + n for off, n in descs)
+        owner = (ctypes.c_char * (end - first)).from_buffer(mm, first)
+        weakref.finalize(owner, self._returned.append, packed).atexit = False
+        view = memoryview(owner).cast("B")
+        del owner
+        buffers = [view[off - first : off - first + n] for off, n in descs]
+        del view
         return pickle.loads(packed.payload, buffers=buffers)
+
+    def _release_returned(self) -> None:
+        returned = self._returned
+        while returned:
+            self.release(returned.popleft())
 
     def release(self, packed: Packed) -> None:
         """Reader side: ``packed``'s ring space may be reused (used or dropped)."""

@@ -35,6 +35,19 @@ def attempt(label, **kwargs):
         print(label, "connected", ray.is_initialized(), owns_cluster())
     assert not ray.is_initialized(), "a failed connect must not start a local cluster"
 
+import threading
+caught = []
+def in_thread():
+    try:
+        connect("auto")
+    except RuntimeError as e:
+        caught.append(str(e))
+t = threading.Thread(target=in_thread)
+t.start()
+t.join(30)
+print("thread", "main thread" in caught[0] if caught else "no error")
+assert not ray.is_initialized()
+
 attempt("refused", address="127.0.0.1:1")
 attempt("ray-client", address="ray://127.0.0.1:1")
 attempt("env", address="auto")  # RAY_ADDRESS is set by the test
@@ -60,6 +73,7 @@ def test_unreachable_addresses_fail_fast_and_none_starts_an_owned_cluster() -> N
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = {line.split()[0]: line for line in proc.stdout.splitlines() if line.strip()}
+    assert lines["thread"] == "thread True"  # ray.init is never tried off the main thread
     assert "ConnectionError" in lines["refused"] and "'127.0.0.1:1'" in lines["refused"]
     assert "ConnectionError" in lines["ray-client"]
     assert "'ray://127.0.0.1:1'" in lines["ray-client"]

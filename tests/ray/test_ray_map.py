@@ -199,3 +199,8 @@ def test_a_result_ray_cannot_send_fails_only_its_element() -> None:
     with pytest.raises(TypeError, match="lock that cannot be sent back from the Ray actor"):
         next(it)
     assert list(it) == [4, 5, 6, 7]
+
+
+def test_under_prefetch_the_stage_runs_from_prefetchs_thread() -> None:
+    # Ray is already connected (on the main thread), so the stage may start on another.
+    assert list(_SQUARES.prefetch(4)) == [x * x for x in range(300)]

@@ -15,9 +15,10 @@
   :func:`shutdown`). A cluster stoker did not start is never shut down by stoker; only
   the actors stoker created on it are stopped.
 
-``ray.init`` is called from the thread that first needs Ray (Ray wants its driver set up
-from the main thread: a pipeline iterated on another thread should call
-:func:`stoker.ray.connect` on the main thread first).
+``ray.init`` must run on the main thread (a driver started from another thread lost its
+connection to the cluster a minute later in Ray 2.60). A stage that first needs Ray on
+another thread (under ``prefetch``, or iterated by a loader thread) raises a
+``RuntimeError`` saying so, unless :func:`stoker.ray.connect` ran on the main thread first.
 """
 
 from __future__ import annotations
@@ -97,6 +98,14 @@ def connect(address: str | None = "auto", *, num_cpus: int | None = None) -> str
     with _lock:
         if ray.is_initialized():
             return _address or "the Ray cluster this process is connected to"
+        if threading.current_thread() is not threading.main_thread():
+            # Seen with Ray 2.60: a driver started from another thread lost its GCS
+            # connection a minute later and Ray ended the process.
+            raise RuntimeError(
+                "stoker.ray: Ray is not started yet, and this is not the main thread (a "
+                "prefetch or interleave thread runs this stage). Call "
+                f"stoker.ray.connect({address!r}) on the main thread before iterating."
+            )
         env = os.environ.get("RAY_ADDRESS") or None
         if address is None and env is None:
             ray.init(

@@ -256,9 +256,13 @@ class RayExecutor(Executor):
 
     Example::
 
-        ex = RayExecutor(ds, address=None, actors=2)  # ds: anything with element_fn
-        ex.submit(0, [0], [(0, 1), (1, 2)])
-        completions = ex.poll(10.0)
+        class Double:  # element_fn(pass_id) -> f(index, element)
+            def element_fn(self, pass_id):
+                return lambda index, x: 2 * x
+
+        ex = RayExecutor(Double(), address=None, actors=2)
+        ex.submit(0, [0], [(0, 1), (1, 2)])  # tag 0, pass [0], elements 1 and 2
+        completions = ex.poll(10.0)  # [Completion(tag=0, results=[2, 4])] once done
         ex.close()
     """
 

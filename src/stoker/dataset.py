@@ -297,7 +297,7 @@ class Dataset:
             use_unbounded_threadpool: Accepted for tf.data compatibility.
             name: Stage name used in errors and stats.
             executor: ``"auto"`` (measure whether ``map_func`` holds the GIL and pick),
-                ``"thread"`` or ``"process"``.
+                ``"thread"``, ``"process"``, or ``"ray"`` (Ray actors, :mod:`stoker.ray`).
 
         Example::
 

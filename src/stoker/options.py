@@ -62,6 +62,8 @@ class Options:
         progress: Show a progress bar (elements/s, input-bound share) while iterating:
             ``True`` on a terminal only, ``"always"`` also in logs. Needs tqdm
             (``pip install 'stoker[progress]'``). Off by default.
+        executor: Where parallel maps left at ``executor="auto"`` run, e.g. ``"ray"``
+            to send every one to a Ray cluster (:mod:`stoker.ray`). Default ``"auto"``.
     """
 
     deterministic: bool | None = None
@@ -72,12 +74,15 @@ class Options:
     stats: bool | None = None
     seed: int | None = None
     progress: bool | str | None = None
+    executor: str | None = None
 
     def __post_init__(self) -> None:
         if self.progress not in (None, True, False, "always"):
             raise ValueError(
                 f"Options.progress={self.progress!r} must be True, False, 'always' or None"
             )
+        if self.executor is not None and (not isinstance(self.executor, str) or not self.executor):
+            raise ValueError(f"Options.executor={self.executor!r} must be an executor name")
         for name in ("cpu_budget", "ram_budget", "io_concurrency"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 1):
@@ -103,6 +108,7 @@ class Options:
             stats=True if self.stats is None else self.stats,
             seed=self.seed,
             progress=False if self.progress is None else self.progress,
+            executor=self.executor,
         )
 
 

@@ -23,6 +23,7 @@ _MODULES = {
     "auto": "stoker.exec.auto",
     "inline": "stoker.exec._registry",
     "process": "stoker.exec.processes",
+    "ray": "stoker.ray",  # the [ray] extra; imports Ray only when a stage starts
     "thread": "stoker.exec.threads",
 }
 _lock = threading.Lock()

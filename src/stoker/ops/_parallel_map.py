@@ -129,6 +129,8 @@ class ParallelMapIterator(ParallelIterator):
 
     def _new_run(self) -> Executor:
         name = self._ds._executor
+        if name == "auto" and self._ctx.options.executor:  # Options.executor: the default
+            name = self._ctx.options.executor
         ex = make_executor(name, self._request)
         if name != "auto":
             ex.info = {"executor": ex.kind, "reason": f"executor={name!r}"}

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from stoker.dataset import Dataset
+from stoker.exec import executor_names
 from stoker.iterator import DatasetIterator, IterContext, State
 from stoker.ops._common import UnaryDataset, annotate, call, check_count, stop_iteration_error
 from stoker.ops._seeds import resolve_seed
@@ -43,8 +44,8 @@ class MapDataset(UnaryDataset):
         if num_parallel_calls is not None and num_parallel_calls != AUTOTUNE:
             # An int (or AUTOTUNE, or None): "4" and 1.5 are refused, not coerced.
             num_parallel_calls = check_count("map", "num_parallel_calls", num_parallel_calls, 1)
-        if executor not in _EXECUTORS:
-            raise ValueError(f"map(): executor={executor!r} must be one of {_EXECUTORS}")
+        if executor not in _EXECUTORS and executor not in executor_names():
+            raise ValueError(f"map(): executor={executor!r} must be one of {executor_names()}")
         self._fn = fn
         self._num_parallel_calls = num_parallel_calls
         self._deterministic = deterministic

@@ -22,6 +22,7 @@ decode_jpeg = pytest.importorskip("stoker.image").decode_jpeg
 
 pytest.importorskip("cv2")
 
+
 def _assert_same(actual: Any, expected: Any, where: str) -> None:
     if isinstance(expected, dict):
         assert isinstance(actual, dict), where

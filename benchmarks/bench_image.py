@@ -264,10 +264,8 @@ def run_torch(path: str, sizes: dict[str, int]) -> dict[str, Any]:
     return measure(batches(), sizes["warmup"], sizes["per_run"], sizes["runs"])
 
 
-def run_tf(path: str, sizes: dict[str, int]) -> dict[str, Any]:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    import tensorflow as tf
-
+def seed_pipeline(tf: Any, path: str) -> Any:
+    """The seed's tf.data code, written once: ``tf`` is TensorFlow or ``stoker.tf``."""
     spec = {
         "image/encoded": tf.io.FixedLenFeature([], tf.string),
         "label": tf.io.FixedLenFeature([], tf.int64),
@@ -284,13 +282,20 @@ def run_tf(path: str, sizes: dict[str, int]) -> dict[str, Any]:
         return tf.image.resize(img, (OUT, OUT)) / 255.0, ex["label"]
 
     auto = tf.data.AUTOTUNE
-    ds = (
+    return (
         tf.data.TFRecordDataset(path)
         .repeat()
         .map(augment, num_parallel_calls=auto)
         .batch(BATCH)
         .prefetch(auto)
     )
+
+
+def run_tf(path: str, sizes: dict[str, int]) -> dict[str, Any]:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import tensorflow as tf
+
+    ds = seed_pipeline(tf, path)
 
     def batches() -> Iterator[Any]:
         for x, y in ds:
@@ -299,7 +304,14 @@ def run_tf(path: str, sizes: dict[str, int]) -> dict[str, Any]:
     return measure(batches(), sizes["warmup"], sizes["per_run"], sizes["runs"])
 
 
-# -- per-op costs -------------------------------------------------------------------------------
+def run_stoker_tf(path: str, sizes: dict[str, int]) -> dict[str, Any]:
+    """The same source as :func:`run_tf` through ``import stoker.tf as tf``: the namespace
+    is thin, so this row should match stoker's own ``map`` (executor ``"auto"``)."""
+    _set_cv_threads()
+    import stoker.tf as tf
+
+    with seed_pipeline(tf, path).iterator() as it:
+        return measure(it, sizes["warmup"], sizes["per_run"], sizes["runs"])
 
 
 def _time_us(fn: Callable[[], Any], quick: bool) -> float:
@@ -447,6 +459,7 @@ def peer_main(kind: str, path: str, sizes: dict[str, int], quick: bool) -> None:
         "stoker-thread": lambda: run_stoker(path, "thread", False, sizes),
         "stoker-process": lambda: run_stoker(path, "process", False, sizes),
         "stoker-u8": lambda: run_stoker(path, "auto", True, sizes),
+        "stoker-tf": lambda: run_stoker_tf(path, sizes),
     }
     print("RESULT " + json.dumps(runners[kind]()), flush=True)
 
@@ -508,9 +521,16 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="stoker-bench-image-") as tmp:
         path = str(Path(tmp) / "images.tfrecord")
         make_records(Path(path), n)
-        candidates = ("serial", "stoker", "stoker-thread", "stoker-process", "stoker-u8")
+        candidates = (
+            "serial",
+            "stoker",
+            "stoker-thread",
+            "stoker-process",
+            "stoker-u8",
+            "stoker-tf",
+        )
         if quick:  # a smoke run: every code path once, not every executor
-            candidates = ("serial", "stoker-thread", "stoker-u8")
+            candidates = ("serial", "stoker-thread", "stoker-u8", "stoker-tf")
         kinds = [(me, k) for k in candidates]
         if args.peer_python:
             kinds += [(args.peer_python, "tf.data"), (args.peer_python, "torch")]
@@ -544,7 +564,7 @@ def main(argv: list[str] | None = None) -> None:
         if limit:
             rows.append(row("pipeline", "limit", limit, "img/s", limit, note="serial x cores"))
         tf_res = results.get("tf.data")
-        for kind in ("stoker", "stoker-thread", "stoker-u8"):
+        for kind in ("stoker", "stoker-thread", "stoker-u8", "stoker-tf"):
             ours_res = results.get(kind)
             if tf_res and ours_res:
                 speed = ours_res["value"] / tf_res["value"]

@@ -235,6 +235,9 @@ def main(argv: list[str] | None = None) -> None:
         f"load average {load}, quick={quick}"
     )
     rows: list[dict[str, Any]] = []
+    # A one-machine cluster on the loopback interface: Ray otherwise takes the machine's
+    # outward-facing address as the node's. Must be set before ray is imported.
+    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     try:
         import ray
     except ImportError:

@@ -9,6 +9,7 @@ fixture (autouse in this directory).
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 import warnings
@@ -17,6 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+# Keep the test cluster on the loopback interface. Ray takes the machine's outward-facing
+# address as the node's (``ray._private.services.get_node_ip_address``) unless cluster mode
+# is off, which this variable does; it must be set before ``ray`` is first imported.
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+
 
 #: ray.init() that has not returned by then fails the session's first Ray test.
 _START_TIMEOUT_S = 90
@@ -48,6 +55,9 @@ def _start(ray: Any) -> None:
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, old)
+    node_ip = ray.util.get_node_ip_address()
+    if node_ip != "127.0.0.1":
+        raise RuntimeError(f"the test cluster must listen on loopback only, not on {node_ip}")
 
 
 @pytest.fixture(scope="session")

@@ -37,7 +37,7 @@ import numpy as np
 from stoker.exec._base import ElementFn, Failure, run_chunk
 from stoker.exec.shared_memory import OOB_MIN_BYTES, Endpoint, PeerClosed
 
-__all__ = ["RemoteFailure", "main", "mix_seed"]
+__all__ = ["RemoteFailure", "RemoteTraceback", "main", "mix_seed"]
 
 _MASK64 = (1 << 64) - 1
 
@@ -50,6 +50,17 @@ def mix_seed(*values: int) -> int:
         h = (h ^ (h >> 31)) * 0x94D049BB133111EB & _MASK64
         h ^= h >> 29
     return h
+
+
+class RemoteTraceback(Exception):
+    """The traceback of an exception raised in a worker; set as its ``__cause__``."""
+
+    def __init__(self, text: str):
+        super().__init__(text)
+        self.text = text
+
+    def __str__(self) -> str:
+        return f'\n"""\n{self.text}"""'
 
 
 class RemoteFailure:
@@ -73,6 +84,23 @@ class RemoteFailure:
             self.exc_bytes: bytes | None = cloudpickle.dumps(exc)
         except Exception:
             self.exc_bytes = None
+
+    def rebuild(self, where: str) -> BaseException:
+        """The exception again in the parent, its worker traceback as ``__cause__``;
+        ``where`` (e.g. "a worker process") names the worker in a stand-in's message."""
+        exc: Any = None
+        if self.exc_bytes is not None:
+            try:
+                exc = cloudpickle.loads(self.exc_bytes)
+            except Exception:
+                exc = None
+        if not isinstance(exc, BaseException):
+            exc = RuntimeError(
+                f"{self.type_name}: {self.message} (raised in {where}; the exception "
+                "itself could not be pickled, so this stands in for it)"
+            )
+        exc.__cause__ = RemoteTraceback(self.traceback)
+        return exc  # type: ignore[no-any-return]
 
     def __getstate__(self) -> tuple[Any, ...]:
         return (self.exc_bytes, self.type_name, self.message, self.traceback)

@@ -46,7 +46,7 @@ from stoker.errors import WorkerError
 from stoker.exec import _shutdown
 from stoker.exec._base import Completion, Executor, ExecutorRequest, Failure
 from stoker.exec._registry import register_executor
-from stoker.exec._worker import RemoteFailure
+from stoker.exec._worker import RemoteFailure, RemoteTraceback
 from stoker.exec.shared_memory import Endpoint, Packed, PeerClosed
 
 __all__ = [
@@ -76,17 +76,6 @@ _SOCKET_BUFFER_BYTES = 1 << 20
 _WORKER_CODE = (
     "import sys; sys.path[:0] = {path!r}; from stoker.exec._worker import main; main({fd})"
 )
-
-
-class RemoteTraceback(Exception):
-    """The traceback of an exception raised in a worker process; set as its ``__cause__``."""
-
-    def __init__(self, text: str):
-        super().__init__(text)
-        self.text = text
-
-    def __str__(self) -> str:
-        return f'\n"""\n{self.text}"""'
 
 
 def describe_exit(returncode: int | None) -> str:
@@ -291,22 +280,6 @@ def clear_parked() -> None:
 # -- the executor ---------------------------------------------------------------------------
 
 
-def _rebuild(failure: RemoteFailure) -> BaseException:
-    exc: Any = None
-    if failure.exc_bytes is not None:
-        try:
-            exc = cloudpickle.loads(failure.exc_bytes)
-        except Exception:
-            exc = None
-    if not isinstance(exc, BaseException):
-        exc = RuntimeError(
-            f"{failure.type_name}: {failure.message} (raised in a worker process; the "
-            "exception itself could not be pickled, so this stands in for it)"
-        )
-    exc.__cause__ = RemoteTraceback(failure.traceback)
-    return exc  # type: ignore[no-any-return]
-
-
 class ProcessExecutor(Executor):
     """Runs chunks on a :class:`WorkerGroup`.
 
@@ -405,7 +378,7 @@ class ProcessExecutor(Executor):
                     if type(r) is Packed:
                         worker.endpoint.hold(r)  # before any send: acks must cover it
                     elif type(r) is RemoteFailure:
-                        results[i] = Failure(_rebuild(r))
+                        results[i] = Failure(r.rebuild("a worker process"))
                 out.append(Completion(tag, results, busy_s, cpu_s, nbytes=nbytes))
             elif kind == "ready":
                 worker.ready = True

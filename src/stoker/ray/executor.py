@@ -56,7 +56,7 @@ import numpy as np
 
 from stoker.errors import WorkerError
 from stoker.exec._base import Completion, Executor, Failure
-from stoker.exec._worker import RemoteFailure
+from stoker.exec._worker import RemoteFailure, RemoteTraceback
 from stoker.options import AUTOTUNE
 from stoker.ray import _cluster
 from stoker.ray._actor import remote_class
@@ -77,33 +77,6 @@ _START_TIMEOUT_S = 120.0
 #: How often ``actors=(min, max)`` considers adding an actor. [Unit: second]
 _GROW_EVERY_S = 1.0
 _DEFAULT_MAX_BYTES = 256 << 20
-
-
-class RemoteTraceback(Exception):
-    """The traceback of an exception raised in a Ray actor; set as its ``__cause__``."""
-
-    def __init__(self, text: str):
-        super().__init__(text)
-        self.text = text
-
-    def __str__(self) -> str:
-        return f'\n"""\n{self.text}"""'
-
-
-def _rebuild(failure: RemoteFailure) -> BaseException:
-    exc: Any = None
-    if failure.exc_bytes is not None:
-        try:
-            exc = cloudpickle.loads(failure.exc_bytes)
-        except Exception:
-            exc = None
-    if not isinstance(exc, BaseException):
-        exc = RuntimeError(
-            f"{failure.type_name}: {failure.message} (raised in a Ray actor; the exception "
-            "itself could not be pickled, so this stands in for it)"
-        )
-    exc.__cause__ = RemoteTraceback(failure.traceback)
-    return exc  # type: ignore[no-any-return]
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -613,7 +586,7 @@ class RayExecutor(Executor):
             chunk_bytes = 0
             for i, r in enumerate(results):
                 if type(r) is RemoteFailure:
-                    results[i] = Failure(_rebuild(r))
+                    results[i] = Failure(r.rebuild("a Ray actor"))
                 else:
                     chunk_bytes += _nbytes(r)
             nbytes += chunk_bytes

@@ -46,6 +46,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import _common as common
 import numpy as np
 import psutil
 
@@ -474,17 +475,11 @@ def row(
     rss: float | None = None,
     note: str = "",
 ) -> dict[str, Any]:
-    return {
-        "workload": workload,
-        "peer": peer,
-        "value": round(value, 2),
-        "unit": unit,
-        "limit": None if limit is None else round(limit, 2),
-        "ratio_to_limit": None if limit is None else round(value / limit, 3),
-        "peak_rss_mb": None if rss is None else round(rss, 1),
-        "cpu_s": None if cpu_s is None else round(cpu_s, 2),
-        "note": note,
-    }
+    """One row of the suite's JSON contract (:func:`_common.row`), from this script's figures."""
+    cell = (
+        None if cpu_s is None and rss is None else common.Cell(cpu_s=cpu_s or 0.0, peak_rss_mb=rss)
+    )
+    return common.row(workload, peer, value, unit, limit, cell, note)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -534,6 +534,10 @@ class RayExecutor(Executor):
                 ready, _ = ray.wait(refs, num_returns=1, timeout=timeout)
             if ready and len(refs) > 1:
                 ready, _ = ray.wait(refs, num_returns=len(refs), timeout=0)
+            # Oldest first: an actor runs its calls in send order, so a call that
+            # finished before its actor died is collected before the death is seen.
+            calls = self._calls
+            ready.sort(key=lambda r: calls[r].seq if r in calls else -1)
             for ref in ready:
                 self._collect(ref, out)
             del ready, refs
@@ -556,7 +560,7 @@ class RayExecutor(Executor):
             self._calls[ref] = call  # so _lost() finds it with the actor's other calls
             actor.outstanding += 1
             self._bytes += call.nbytes
-            self._actor_died(actor, e)
+            self._actor_died(actor, e, out)
             return
         except exceptions.RayTaskError as e:
             # Raised by the call itself, not by the function (the actor catches those):
@@ -576,6 +580,10 @@ class RayExecutor(Executor):
             return
         finally:
             del ref
+        self._complete(call, value, out)
+
+    def _complete(self, call: _Call, value: Any, out: list[Completion]) -> None:
+        actor = call.actor
         if not actor.ready:
             actor.ready = True
             actor.ping = None
@@ -601,7 +609,28 @@ class RayExecutor(Executor):
 
     # -- faults ----------------------------------------------------------------------------
 
-    def _actor_died(self, actor: _Actor, err: BaseException) -> None:
+    def _salvage(self, actor: _Actor, out: list[Completion]) -> None:
+        """Collect the calls of a dead actor that had finished before it died."""
+        ray = self._ray
+        mine = sorted(
+            ((r, c) for r, c in self._calls.items() if c.actor is actor), key=lambda rc: rc[1].seq
+        )
+        for ref, call in mine:
+            ready, _ = ray.wait([ref], num_returns=1, timeout=0)
+            if not ready:
+                break  # the calls behind a running one have not run either
+            try:
+                value = ray.get(ref, timeout=0)
+            except ray.exceptions.RayError:
+                break  # this one was running (or waiting) when the actor died
+            del self._calls[ref]
+            actor.outstanding -= 1
+            self._bytes -= call.nbytes
+            self._complete(call, value, out)
+
+    def _actor_died(
+        self, actor: _Actor, err: BaseException, out: list[Completion] | None = None
+    ) -> None:
         if getattr(err, "actor_init_failed", False):
             raise self._fail(
                 WorkerError(
@@ -610,6 +639,8 @@ class RayExecutor(Executor):
                     f"ray_options={{'runtime_env': ...}}): {_text(err)}"
                 )
             )
+        if out is not None:
+            self._salvage(actor, out)
         lost = sorted((c for c in self._calls.values() if c.actor is actor), key=lambda c: c.seq)
         for ref in [r for r, c in self._calls.items() if c.actor is actor]:
             del self._calls[ref]

@@ -365,11 +365,15 @@ class Dataset:
         num_parallel_calls: int | None = None,
         deterministic: bool | None = None,
         name: str | None = None,
+        executor: str = "auto",
     ) -> Dataset:
         """Map elements to datasets and interleave them, ``block_length`` at a time.
 
         ``cycle_length`` inputs are open at once (default: the number of CPUs, as tf.data's
         AUTOTUNE). The order is tf.data's and does not change with ``num_parallel_calls``.
+        With ``num_parallel_calls``, ``executor="ray"`` (or ``Options.executor="ray"``
+        and ``executor="auto"``) opens and reads each input element's dataset on a Ray
+        actor (:mod:`stoker.ray`); otherwise threads read ahead.
 
         Example::
 
@@ -380,7 +384,14 @@ class Dataset:
         from stoker.ops.interleave import InterleaveDataset
 
         return InterleaveDataset(
-            self, map_func, cycle_length, block_length, num_parallel_calls, deterministic, name
+            self,
+            map_func,
+            cycle_length,
+            block_length,
+            num_parallel_calls,
+            deterministic,
+            name,
+            executor,
         )
 
     def scan(

@@ -62,8 +62,9 @@ class Options:
         progress: Show a progress bar (elements/s, input-bound share) while iterating:
             ``True`` on a terminal only, ``"always"`` also in logs. Needs tqdm
             (``pip install 'stoker[progress]'``). Off by default.
-        executor: Where parallel maps left at ``executor="auto"`` run, e.g. ``"ray"``
-            to send every one to a Ray cluster (:mod:`stoker.ray`). Default ``"auto"``.
+        executor: Where parallel maps (and parallel interleaves' per-file reading) left at
+            ``executor="auto"`` run, e.g. ``"ray"`` to send every one to a Ray cluster
+            (:mod:`stoker.ray`). Default ``"auto"``.
     """
 
     deterministic: bool | None = None

@@ -21,6 +21,9 @@ from stoker.options import AUTOTUNE, UNKNOWN_CARDINALITY, cpu_count
 
 __all__ = ["InterleaveDataset", "make_inner"]
 
+#: ``"auto"`` and ``"thread"``: threads read ahead; ``"ray"``: Ray actors read.
+_EXECUTORS = ("auto", "thread", "ray")
+
 
 def make_inner(
     ctx: IterContext, ds: InterleaveDataset, element: Any, ordinal: int, stage: str
@@ -51,8 +54,11 @@ class InterleaveDataset(UnaryDataset):
         num_parallel_calls: int | None,
         deterministic: bool | None,
         name: str | None,
+        executor: str = "auto",
     ):
         super().__init__(input_dataset, name)
+        if executor not in _EXECUTORS:
+            raise ValueError(f"interleave(): executor={executor!r} must be one of {_EXECUTORS}")
         if not callable(map_func):
             raise TypeError(f"{self._op_name}(): map_func must be callable, got {map_func!r}")
         if cycle_length is None or cycle_length == AUTOTUNE:
@@ -66,6 +72,7 @@ class InterleaveDataset(UnaryDataset):
         self._fn = map_func
         self._num_parallel_calls = num_parallel_calls
         self._deterministic = deterministic
+        self._executor = executor
 
     def _cardinality(self) -> int:
         n = self._input._cardinality()
@@ -73,6 +80,13 @@ class InterleaveDataset(UnaryDataset):
 
     def _make_iterator(self, ctx: IterContext) -> DatasetIterator:
         if self._num_parallel_calls is not None:
+            if self._executor == "ray" or (
+                self._executor == "auto" and ctx.options.executor == "ray"
+            ):
+                # Loaded lazily: Ray is an optional extra.
+                from stoker.ray._interleave import RayInterleaveIterator
+
+                return RayInterleaveIterator(ctx, self)
             # Loaded lazily: the parallel engine is only imported when used.
             from stoker.ops._parallel_interleave import ParallelInterleaveIterator
 

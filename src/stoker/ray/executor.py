@@ -157,11 +157,11 @@ def _kill(handles: list[Any]) -> None:
 # -- actors kept between passes ------------------------------------------------------------
 
 _park_lock = threading.Lock()
-_parked: weakref.WeakKeyDictionary[Any, dict[Any, list[_Actor]]] = weakref.WeakKeyDictionary()
+_parked: weakref.WeakKeyDictionary[Any, dict[Any, list[Any]]] = weakref.WeakKeyDictionary()
 _park_finalizers: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 
 
-def _park(owner: Any, key: Any, actors: list[_Actor]) -> bool:
+def _park(owner: Any, key: Any, actors: list[Any]) -> bool:
     try:
         with _park_lock:
             slot = _parked.setdefault(owner, {})
@@ -176,13 +176,13 @@ def _park(owner: Any, key: Any, actors: list[_Actor]) -> bool:
     return True
 
 
-def _kill_parked(slot: dict[Any, list[_Actor]]) -> None:
+def _kill_parked(slot: dict[Any, list[Any]]) -> None:
     handles = [a.handle for actors in slot.values() for a in actors]
     slot.clear()
     _kill(handles)
 
 
-def _take_parked(owner: Any, key: Any) -> list[_Actor] | None:
+def _take_parked(owner: Any, key: Any) -> list[Any] | None:
     try:
         with _park_lock:
             slot = _parked.get(owner)

@@ -81,10 +81,16 @@ class MapDataset(UnaryDataset):
 
     def _make_iterator(self, ctx: IterContext) -> DatasetIterator:
         if self._num_parallel_calls is not None:
+            ds = self
+            if "ray" in (self._executor, ctx.options.executor):
+                # Loaded lazily (Ray is an optional extra): consecutive Ray maps, one stage.
+                from stoker.ray._fuse import fused
+
+                ds = fused(self, ctx.options)
             # Loaded lazily: the parallel engine is only imported when used.
             from stoker.ops._parallel_map import ParallelMapIterator
 
-            return ParallelMapIterator(ctx, self)
+            return ParallelMapIterator(ctx, ds)
         return _MapIterator(ctx, self)
 
 

@@ -177,6 +177,114 @@ def bench_map(
         _print(rows[-1])
 
 
+def _calls(it: Any) -> int:
+    """Ray calls made by the stages of the iterator tree ``it``."""
+    total, stack = 0, [it]
+    while stack:
+        node = stack.pop()
+        ex = getattr(node, "_last", None) or getattr(node, "_run", None)
+        total += int(getattr(ex, "calls", 0) or 0)
+        stack.extend(getattr(node, "_inputs", ()))
+    return total
+
+
+def _timed(make: Callable[[], Dataset], runs: int) -> tuple[float, float, int]:
+    """Median wall and driver CPU seconds of ``runs`` passes (after a warm-up pass that
+    starts the actors), and the Ray calls of the last pass."""
+    ds = make()
+    for _ in ds:  # warm-up: its actors are kept for the timed passes
+        pass
+    walls, cpus, calls = [], [], 0
+    for _ in range(runs):
+        it = ds.iterator()
+        wall, cpu = time.perf_counter(), time.process_time()
+        for _ in it:
+            pass
+        walls.append(time.perf_counter() - wall)
+        cpus.append(time.process_time() - cpu)
+        calls = _calls(it)
+        del it
+    return statistics.median(walls), statistics.median(cpus), calls
+
+
+def _files(work: Callable[[Any], Any], per_file: int) -> Callable[[Any], Dataset]:
+    return functools.partial(_one_file, work, per_file)
+
+
+def _one_file(work: Callable[[Any], Any], per_file: int, _x: Any) -> Dataset:
+    return Dataset.range(per_file).map(work)
+
+
+def bench_interleave(
+    rows: list[dict[str, Any]],
+    name: str,
+    work: Callable[[Any], Any],
+    files: int,
+    per_file: int,
+    serial_el_s: float | None,
+    runs: int,
+) -> None:
+    """``interleave`` whose per-file work (``map_func``'s dataset, iterated) runs on
+    threads (the local parallel interleave) and on Ray actors; the limit is the serial
+    rate x cores when the work holds the GIL."""
+    n = files * per_file
+    limit = serial_el_s * CORES if serial_el_s else None
+    what = f"{files} files x {per_file} elements"
+    print(f"\n== {name}: {what}" + (f"; limit {limit:.0f} el/s" if limit else ""))
+    print(f"   {'candidate':<16} {'value':>12} {'unit':<6} {'vs limit':>9} {'cpu_s':>8}")
+    if serial_el_s:
+        rows.append(_row(name, "serial", serial_el_s, "el/s", limit, None, "one core"))
+        _print(rows[-1])
+    fn = _files(work, per_file)
+    for executor in ("thread", "ray"):
+
+        def make(executor: str = executor) -> Dataset:
+            return Dataset.range(files).interleave(
+                fn, cycle_length=CORES * 2, num_parallel_calls=CORES, executor=executor
+            )
+
+        wall, cpu, calls = _timed(make, runs)
+        note = f"executor={executor!r}; driver CPU {cpu / n * 1e6:.1f} us/el"
+        if executor == "ray" and calls:
+            note += (
+                f"; {calls} calls of {n / calls:.0f} el, driver CPU {cpu / calls * 1e3:.2f} "
+                "ms per call"
+            )
+        rows.append(_row(name, f"stoker-{executor}", n / wall, "el/s", limit, cpu, note))
+        _print(rows[-1])
+
+
+def bench_fused(
+    rows: list[dict[str, Any]],
+    name: str,
+    source: Dataset,
+    f: Callable[[Any], Any],
+    g: Callable[[Any], Any],
+    n: int,
+    runs: int,
+    unit: str,
+) -> None:
+    """``map(f).map(g)`` on Ray, fused (one stage, one round trip per element) and unfused
+    (an empty ``with_options`` between the maps stops the fusion: two stages)."""
+    print(f"\n== {name}: {n} elements, map(f).map(g) on Ray, {CORES} actors per stage")
+    print(f"   {'candidate':<16} {'value':>12} {'unit':<6} {'vs limit':>9} {'cpu_s':>8}")
+    for peer in ("stoker-ray-unfused", "stoker-ray-fused"):
+
+        def make(peer: str = peer) -> Dataset:
+            ds = source.map(f, num_parallel_calls=CORES, executor="ray")
+            if peer.endswith("unfused"):
+                ds = ds.with_options(sk.Options())
+            return ds.map(g, num_parallel_calls=CORES, executor="ray")
+
+        wall, cpu, calls = _timed(make, runs)
+        note = (
+            f"driver CPU {cpu / n * 1e6:.0f} us/el; {calls} calls, "
+            f"{cpu / max(1, calls) * 1e3:.2f} ms driver CPU per call"
+        )
+        rows.append(_row(name, peer, n / wall, unit, None, cpu, note))
+        _print(rows[-1])
+
+
 def bench_call_overhead(rows: list[dict[str, Any]], calls: int) -> None:
     from stoker.ray import RayExecutor
 
@@ -277,6 +385,30 @@ def main(argv: list[str] | None = None) -> None:
     source = Dataset.range(n_img).map(functools.partial(_pick, images))
     bench_map(rows, "image", source, aug, n_img, serial_img, runs, "img/s")
 
+    # The stages below fix their actor count (num_parallel_calls); reserving no CPU per
+    # actor lets two stages of CORES actors each (unfused maps) start on CORES CPUs.
+    stoker.ray.configure(num_cpus=0)
+    # interleave: per-file work on Ray. GIL-holding elements (~0.5 ms): threads share
+    # one core, actors use all; cheap elements: what the hand-off costs per element.
+    half = functools.partial(py_work, iters=max(1, iters // 2))
+    per = 10 if quick else 100
+    sub_n = 20 if quick else 200
+    t0 = time.perf_counter()
+    for i in range(sub_n):
+        half(i)
+    serial_half = sub_n / (time.perf_counter() - t0)
+    bench_interleave(rows, "interleave_gil", half, 4 if quick else 24, per, serial_half, runs)
+    bench_interleave(
+        rows, "interleave_cheap", _identity, 4 if quick else 16, 50 if quick else 5000, None, runs
+    )
+
+    # Fused Ray maps: cheap elements (the round trips dominate) and images (every array
+    # through the object store once instead of twice).
+    bench_fused(
+        rows, "fused_cheap", Dataset.range(n * 10), _identity, _identity, n * 10, runs, "el/s"
+    )
+    bench_fused(rows, "fused_image", source, aug, _half, n_img, runs, "img/s")
+
     bench_call_overhead(rows, 20 if quick else 300)
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"\nload average at the end: {load}")
@@ -285,6 +417,14 @@ def main(argv: list[str] | None = None) -> None:
 
 def _second(_index: int, x: Any) -> Any:
     return x
+
+
+def _identity(x: Any) -> Any:
+    return x
+
+
+def _half(x: np.ndarray) -> np.ndarray:
+    return x.astype(np.float16)
 
 
 def _pick(images: list[np.ndarray], i: Any) -> np.ndarray:

@@ -31,7 +31,7 @@ def _neg(x: Any) -> Any:
 
 
 def _ray_map(ds: Dataset, fn: Any, **kw: Any) -> Dataset:
-    return ds.map(fn, num_parallel_calls=2, executor="ray", **kw)
+    return ds.map(fn, num_parallel_calls=1, executor="ray", **kw)
 
 
 def _stages(it: Any) -> list[str]:
@@ -80,7 +80,7 @@ def test_an_error_in_a_later_map_names_it_and_keeps_the_traceback() -> None:
 
 
 def test_options_executor_fuses_auto_maps() -> None:
-    ds = Dataset.range(12).map(_plus1, num_parallel_calls=2).map(_neg, num_parallel_calls=2)
+    ds = Dataset.range(12).map(_plus1, num_parallel_calls=1).map(_neg, num_parallel_calls=1)
     it = ds.with_options(stoker.Options(executor="ray")).iterator()
     assert [int(x) for x in it] == [-(x + 1) for x in range(12)]
     assert isinstance(it._ds, FusedMapDataset)

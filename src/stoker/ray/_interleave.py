@@ -29,7 +29,7 @@ its place with the actor's traceback as ``__cause__``, and reading goes on after
 
 Checkpoints: the sequential op's format, each open slot's inner position being its inner
 state when it was opened (``None``: from the start) plus ``skip`` elements delivered since;
-a sequential ``interleave`` state restores here too.
+a state of the sequential or the threads' interleave restores here too.
 
 Actors are kept at the end of a pass for the same dataset's next pass (as the map executor
 keeps its own), and stop when the iterator is closed mid-pass or the dataset is collected.
@@ -477,6 +477,7 @@ class RayInterleaveIterator(ParallelIterator):
         self._open = 0
         self._pulled = 0  # ordinals that entered the cycle
         self._next_ordinal = 0  # ordinals pulled (cycle + futures)
+        self._last: _Readers | None = None
 
     @property
     def _readers(self) -> _Readers:
@@ -494,6 +495,7 @@ class RayInterleaveIterator(ParallelIterator):
             self.stats,
             self._ds,  # actors kept after a pass serve this dataset's next pass
         )
+        self._last = run  # for executor_info and calls after the pass
         for f in self._slots:  # restored by set_state()
             if f is not None:
                 run.add(f)
@@ -627,6 +629,13 @@ class RayInterleaveIterator(ParallelIterator):
 
     # -- state -----------------------------------------------------------------------------
 
+    def set_state(self, state: State) -> None:
+        """Restore; also accepts a state of the sequential or the threads' interleave
+        (same pipeline): their slots are an inner state plus a count, as here."""
+        if isinstance(state, dict) and state.get("op") == "parallel_interleave":
+            state = {**state, "op": self.OP}
+        super().set_state(state)
+
     def _get_state(self) -> State:
         open_slots = [f for f in self._slots if f is not None]
         if open_slots:
@@ -687,7 +696,7 @@ class RayInterleaveIterator(ParallelIterator):
 
     @property
     def executor_info(self) -> dict[str, Any]:
-        run = self._run
+        run = self._run if self._run is not None else self._last
         return {
             "executor": "ray",
             "actors": run.actors if run is not None else 0,

@@ -180,7 +180,9 @@ class _Readers:
         self._finalizer = weakref.finalize(self, _kill, self._handles)
         self._answered = False
         self._started = time.monotonic()
-        self._broken: WorkerError | None = None
+        # Why the run cannot go on: a message, not the exception, whose traceback would hold
+        # the iterator's frames (a cycle only the garbage collector breaks).
+        self._broken: str | None = None
         self.restarts = 0
         self.calls = 0
         for reader in _take_parked(owner, self._key) or ():
@@ -232,7 +234,7 @@ class _Readers:
         if f.closed or f.ended or f.ref is not None or len(f.buffer) > f.last_n:
             return
         if self._broken is not None:
-            raise self._broken
+            raise WorkerError(self._broken)
         reader = f.actor
         assert reader is not None
         ref = reader.handle.read.remote(
@@ -264,7 +266,7 @@ class _Readers:
     def wait(self, timeout: float) -> None:
         """Collect the calls that finish within ``timeout`` (all that are ready)."""
         if self._broken is not None:
-            raise self._broken
+            raise WorkerError(self._broken)
         if not self._calls:
             return
         ray = self._ray
@@ -409,7 +411,7 @@ class _Readers:
             self.pump(f)
 
     def _fail(self, err: WorkerError) -> WorkerError:
-        self._broken = err
+        self._broken = str(err)
         self.close()
         return err
 

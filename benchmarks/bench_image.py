@@ -223,7 +223,14 @@ def run_stoker(
         ds = ds.map(_batch_to_float)
     ds = ds.prefetch(sk.AUTOTUNE)
     with ds.iterator() as it:
-        return measure(it, sizes["warmup"], sizes["per_run"], sizes["runs"])
+        got = measure(it, sizes["warmup"], sizes["per_run"], sizes["runs"])
+        chosen = [
+            str(v["executor"])
+            for k, v in sk.stats.collect(it).items()
+            if "map" in k and isinstance(v, dict) and v.get("executor")
+        ]
+        got["executor"] = chosen[0] if chosen else ""
+        return got
 
 
 def run_serial(path: str, sizes: dict[str, int]) -> dict[str, Any]:
@@ -571,9 +578,14 @@ def main(argv: list[str] | None = None) -> None:
                 res = run_peer(python, kind, path, sizes, quick)
                 if res is not None:
                     per_round[kind].append(res)
-                    print(f"  round {r + 1}: {kind:15s} {res['value']:7.0f} img/s", flush=True)
+                    chose = f"  (executor: {res['executor']})" if res.get("executor") else ""
+                    print(
+                        f"  round {r + 1}: {kind:15s} {res['value']:7.0f} img/s{chose}", flush=True
+                    )
         results: dict[str, Any] = {
-            kind: {key: statistics.median(x[key] for x in got) for key in got[0]}
+            kind: {
+                key: statistics.median(x[key] for x in got) for key in got[0] if key != "executor"
+            }
             for kind, got in per_round.items()
             if got
         }

@@ -62,7 +62,7 @@ SHM_BYTES_PER_S = 2.5e9
 PROCESS_MARGIN = 1.15
 #: Elements this big (in plus out) go to processes only if the timings less the waits
 #: for a core agree: moving them is what a wrong choice costs most. [Unit: byte]
-BIG_ELEMENT_BYTES = 256 << 10
+BIG_ELEMENT_BYTES = 64 << 10
 
 _POOL_THREAD_PREFIX = "stoker-thread"  # exec.threads.POOL's thread names
 

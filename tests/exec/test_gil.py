@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from stoker.exec._gil import GilProbe, decide, nbytes_of
+from stoker.exec._gil import GilProbe, decide, nbytes_of, runqueue_wait_s
 
 
 def test_cheap_calls_run_inline():
@@ -45,10 +45,13 @@ def test_one_core_means_no_second_thread_to_measure():
 
 
 def test_probe_phases():
-    probe = GilProbe(cpu_budget=2)
+    probe = GilProbe(cpu_budget=2, waits=lambda: None)
     assert probe.phase == "alone"
+    probe.add_alone(0.5, 0.5)  # the first call: imports, first allocations (not counted)
     for _ in range(5):
+        assert probe.phase == "alone"
         probe.add_alone(2e-3, 2e-3)
+    assert probe.warmup == (0.5, 0.5) and len(probe.alone) == 5
     assert probe.phase == "pairs"
     for pair in range(5):
         probe.add_pair_member(pair, 0.0, 4e-3)  # pairs take twice one call: GIL-bound
@@ -59,8 +62,8 @@ def test_probe_phases():
 
 
 def test_probe_skips_pairs_for_waiting_work():
-    probe = GilProbe(cpu_budget=4)
-    for _ in range(3):
+    probe = GilProbe(cpu_budget=4, waits=lambda: None)
+    for _ in range(6):
         probe.add_alone(5e-3, 1e-5)
     assert probe.phase == "done"
     assert probe.decision().waiting
@@ -70,3 +73,93 @@ def test_nbytes_of():
     x = np.zeros(10, dtype=np.float32)
     assert nbytes_of(x) == 40
     assert nbytes_of((x, {"a": b"abc"}, [x])) == 83
+
+
+# -- image maps: big results, OpenCV releasing the GIL ------------------------------------------
+
+IMAGE_BYTES = 224 * 224 * 3 * 4 + 20_000  # a float32 224x224 result and its JPEG record
+
+
+@pytest.mark.parametrize(("call_s", "speedup"), [(0.9e-3, 1.6), (1.2e-3, 1.45), (1.5e-3, 1.3)])
+def test_big_results_of_a_mostly_gil_free_call_stay_on_threads(call_s, speedup):
+    """The seed's image map: 1-1.5 ms calls with 600 kB results that two threads run
+    1.3-1.6x faster: processes would add a copy of every result for little or nothing."""
+    d = decide(call_s, call_s, speedup, 2, bytes_per_element=IMAGE_BYTES)
+    assert d.executor == "thread", d
+    assert "bytes per element" in d.reason
+
+
+def test_gil_holding_calls_with_big_results_still_use_processes():
+    """A 10 ms call that holds the GIL gains from processes even with 600 kB to move."""
+    d = decide(10e-3, 10e-3, 1.0, 2, bytes_per_element=IMAGE_BYTES)
+    assert d.executor == "process", d
+
+
+def test_processes_need_a_clear_gain():
+    # Estimated 1.92x with processes against 1.8x on threads: not worth worker processes.
+    assert decide(1e-3, 1e-3, 1.8, 2).executor == "thread"
+    assert decide(1e-3, 1e-3, 1.5, 2).executor == "process"
+
+
+def test_bytes_per_element_count_every_call():
+    """Inputs and results of alone calls, warm-up and pair members, over all of them."""
+    probe = GilProbe(cpu_budget=2, waits=lambda: None)
+    for _ in range(6):
+        probe.add_alone(2e-3, 2e-3)
+    for pair in range(5):
+        probe.add_pair_member(pair, 0.0, 2.8e-3)  # two threads: 1.43x
+        probe.add_pair_member(pair, 0.0, 2.8e-3)
+    probe.nbytes = 16 * IMAGE_BYTES  # 6 alone + 10 pair members, one element each
+    assert probe.phase == "done"
+    d = probe.decision()
+    assert d.executor == "thread", d
+    assert f"moving {IMAGE_BYTES} bytes" in d.reason
+
+
+def _busy_machine_probe(nbytes_per_call: int) -> GilProbe:
+    """Other programs held the cores: calls alone took 3 ms of wall time for 2 ms of CPU,
+    pairs 6 ms; the schedstat waits say 1 ms per call alone and 4 ms per thread per pair
+    were spent runnable, waiting for a core. Less that, a pair takes what one call takes
+    (the function releases the GIL); as measured, two threads ran 1.0x one."""
+    waited = [0.0]
+    probe = GilProbe(cpu_budget=2, waits=lambda: waited[0])
+    probe.add_alone(0.3, 0.1)  # warm-up
+    for i in range(12):
+        if probe.phase == "pairs":
+            waited[0] += 8e-3  # both threads waited 4 ms
+            probe.add_pair_member(i, 0.0, 6e-3)
+            probe.add_pair_member(i, 0.0, 6e-3)
+        else:
+            waited[0] += 1e-3
+            probe.add_alone(3e-3, 2e-3)
+    probe.nbytes = nbytes_per_call * probe._calls
+    assert probe.phase == "done"
+    assert all(w == pytest.approx(8e-3) for w in probe.pair_waits)
+    return probe
+
+
+def test_big_elements_on_a_busy_machine_stay_on_threads():
+    d = _busy_machine_probe(IMAGE_BYTES).decision()
+    assert d.executor == "thread" and d.speedup == pytest.approx(2.0), d
+    assert "waits for a core" in d.reason and "1.00x" in d.reason
+
+
+def test_small_elements_are_judged_on_the_timings_as_measured():
+    """A GIL-bound function's handovers look like waits for a core on a busy machine, so
+    small elements (where processes cost little) keep the raw timings."""
+    d = _busy_machine_probe(100).decision()
+    assert d.executor == "process" and d.speedup == pytest.approx(1.0), d
+
+
+def test_runqueue_wait_s():
+    """Read on the pool's own threads (they exist while a stage runs)."""
+    import os
+
+    import stoker as sk
+
+    ds = sk.Dataset.range(4).map(lambda _: runqueue_wait_s(), num_parallel_calls=2)
+    got = list(ds)
+    if not os.path.exists("/proc/self/task"):
+        assert got == [None] * 4
+        return
+    assert all(w is not None and w >= 0 for w in got), got

@@ -11,6 +11,25 @@
    alternate, and medians are compared, so a busy moment on a shared machine does not
    decide.
 
+On a shared machine a call may also wait for a core that other programs hold; a pair
+then looks slow whether or not the function holds the GIL, and a busy moment would send a
+GIL-free function to worker processes. Where Linux reports it
+(``/proc/self/task/<tid>/schedstat``), the time the pool's threads spent runnable but
+waiting for a core is read after each call alone and each pair. For big elements
+(``BIG_ELEMENT_BYTES``: images), processes are chosen only if the timings less those
+waits (a call alone less all of its wait, a pair, two threads waiting at once, less
+half) also say so. Not for every function: a GIL-bound one hands the GIL over at every
+switch, and on a busy machine the thread it wakes waits for a core too, which would be
+taken off as if it were not the GIL's.
+
+The first call is not counted (it pays for lazy imports, first allocations and caches),
+and each phase takes at least five calls.
+
+What processes cost per element is estimated from the bytes that cross (the element in,
+the result out, counted per call the probe ran), and they must beat the threads by a
+margin: they cost start-up, memory and a copy of every result, and the estimate is rough.
+Image maps are the case in point: 600 kB float32 results, OpenCV releasing the GIL.
+
 :func:`decide` turns the measurements into a :class:`Decision`. It is a pure function, so
 tests drive it with made-up numbers. The probe's elements are real elements: their outputs
 are delivered, nothing is computed twice.
@@ -20,11 +39,13 @@ from __future__ import annotations
 
 import dataclasses
 import statistics
+import threading
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-__all__ = ["Decision", "GilProbe", "decide", "nbytes_of"]
+__all__ = ["Decision", "GilProbe", "decide", "nbytes_of", "runqueue_wait_s"]
 
 #: Calls cheaper than this are run inline: handing one to a thread costs about as much.
 INLINE_BELOW_S = 30e-6
@@ -37,10 +58,17 @@ THREAD_SPEEDUP = 1.7
 #: round trip shared by a chunk), and the copy speed of shared memory, on our machine.
 PROCESS_OVERHEAD_S = 40e-6
 SHM_BYTES_PER_S = 2.5e9
+#: Processes must be estimated this much faster than threads to be chosen.
+PROCESS_MARGIN = 1.15
+#: Elements this big (in plus out) go to processes only if the timings less the waits
+#: for a core agree: moving them is what a wrong choice costs most. [Unit: byte]
+BIG_ELEMENT_BYTES = 64 << 10
 
-# Phase lengths: enough calls for a stable mean, bounded in time for slow functions.
-_ALONE_MIN_CALLS, _ALONE_MAX_CALLS, _ALONE_MIN_S, _ALONE_MAX_S = 3, 16, 5e-3, 0.1
-_PAIRS_MIN, _PAIRS_MAX, _PAIRS_MIN_S, _PAIRS_MAX_S = 3, 16, 10e-3, 0.2
+_POOL_THREAD_PREFIX = "stoker-thread"  # exec.threads.POOL's thread names
+
+# Phase lengths: enough calls for a stable median, bounded in time for slow functions.
+_ALONE_MIN_CALLS, _ALONE_MAX_CALLS, _ALONE_MIN_S, _ALONE_MAX_S = 5, 64, 5e-3, 0.1
+_PAIRS_MIN, _PAIRS_MAX, _PAIRS_MIN_S, _PAIRS_MAX_S = 5, 64, 10e-3, 0.2
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,7 +103,16 @@ def decide(
     bytes_per_element: int = 0,
     picklable: bool = True,
 ) -> Decision:
-    """Pick an executor from probe measurements (see the module docstring)."""
+    """Pick an executor from probe measurements (see the module docstring).
+
+    Args:
+        call_s: Median wall time of a call alone. [Unit: second]
+        cpu_s: Median CPU time of a call alone. [Unit: second]
+        speedup: Throughput of two threads over one, or None if not measured.
+        cpu_budget: Cores the stage may use.
+        bytes_per_element: Bytes of an element in plus its result out. [Unit: byte]
+        picklable: The function can be sent to a worker process.
+    """
     share = cpu_s / call_s if call_s > 0 else 1.0
     us = call_s * 1e6
     if call_s < INLINE_BELOW_S:
@@ -124,11 +161,12 @@ def decide(
             share,
             speedup,
         )
-    if process_speedup <= speedup:
+    if process_speedup <= speedup * PROCESS_MARGIN:
         return Decision(
             "thread",
-            f"holds the GIL partly (two threads: {speedup:.2f}x), but moving "
-            f"{bytes_per_element} bytes per element to processes would cost more",
+            f"two threads run {speedup:.2f}x one; moving {bytes_per_element} bytes per "
+            f"element to processes would cost about as much (they would reach "
+            f"~{process_speedup:.1f}x)",
             call_s,
             share,
             speedup,
@@ -156,20 +194,50 @@ def nbytes_of(x: Any) -> int:
     return 8
 
 
+def runqueue_wait_s() -> float | None:
+    """Time the pool's threads (``stoker-thread-*``, which run the probe's calls) have
+    spent runnable but waiting for a core, summed over those alive now (Linux
+    ``/proc/self/task/<tid>/schedstat``); None where that cannot be read. Other threads of
+    the process are left out: their waits say nothing about the calls."""
+    total, read = 0, False
+    for thread in threading.enumerate():
+        tid = thread.native_id
+        if tid is None or not thread.name.startswith(_POOL_THREAD_PREFIX):
+            continue
+        try:
+            with open(f"/proc/self/task/{tid}/schedstat", "rb") as f:
+                total += int(f.read().split()[1])
+            read = True
+        except (OSError, ValueError, IndexError):
+            continue  # not Linux, or the thread ended meanwhile
+    return total / 1e9 if read else None
+
+
 class GilProbe:
     """Collects the two phases' measurements; the stage feeds it and asks what to do next.
 
     Args:
         cpu_budget: Cores the stage may use.
+        waits: Reads the process's total wait for a core (:func:`runqueue_wait_s`);
+            tests pass their own.
     """
 
-    def __init__(self, cpu_budget: int):
+    def __init__(
+        self, cpu_budget: int, waits: Callable[[], float | None] = runqueue_wait_s
+    ) -> None:
         self.cpu_budget = cpu_budget
         self.alone: list[tuple[float, float]] = []  # (wall, cpu) per call
         self.pairs: list[float] = []  # wall time of each pair, start to last end
-        self.nbytes = 0
+        # Time spent waiting for a core during each call alone / each pair (0 if unknown).
+        self.alone_waits: list[float] = []
+        self.pair_waits: list[float] = []
+        self._waits = waits
+        self._last_wait = waits()
+        self.nbytes = 0  # of every element submitted and every result received
         self.picklable = True
+        self.warmup: tuple[float, float] | None = None  # the first call, not counted
         self._pair_open: dict[int, list[tuple[float, float]]] = {}
+        self._calls = 0  # calls finished (alone, warm-up and pair members)
 
     @property
     def phase(self) -> str:
@@ -215,32 +283,73 @@ class GilProbe:
             n >= _PAIRS_MAX or total >= _PAIRS_MAX_S or (n >= _PAIRS_MIN and total >= _PAIRS_MIN_S)
         )
 
-    def _means(self) -> tuple[float, float]:
-        """Median wall and CPU time of a call alone: a call the OS preempted (a noisy
-        machine) must not decide for all of them."""
+    def _means(self, discount_waits: bool = False) -> tuple[float, float]:
+        """Median wall and CPU time of a call alone (the wall less the wait for a core
+        with ``discount_waits``): a call the OS preempted (a noisy machine) must not
+        decide for all of them."""
         if not self.alone:
             return 0.0, 0.0
+        waits = self.alone_waits if discount_waits else [0.0] * len(self.alone)
         return (
-            statistics.median(w for w, _ in self.alone),
+            statistics.median(max(c, w - wt) for (w, c), wt in zip(self.alone, waits, strict=True)),
             statistics.median(c for _, c in self.alone),
         )
 
+    def _unit_wait(self) -> float:
+        """Wait for a core since the last call alone or pair ended."""
+        now = self._waits()
+        if now is None:
+            return 0.0
+        last, self._last_wait = self._last_wait, now
+        if last is None:  # no pool thread yet when the probe began: from now on
+            return 0.0
+        return max(0.0, now - last)  # a thread that ended takes its total with it
+
     def add_alone(self, wall: float, cpu: float) -> None:
+        """A call run alone finished (the very first one is the warm-up, not counted)."""
+        self._calls += 1
+        wait = self._unit_wait()
+        if self.warmup is None:
+            self.warmup = (wall, cpu)
+            return
         self.alone.append((wall, cpu))
+        self.alone_waits.append(wait)
 
     def add_pair_member(self, pair: int, start: float, wall: float) -> None:
         """One call of pair ``pair`` finished; the pair counts when both have."""
+        self._calls += 1
         members = self._pair_open.setdefault(pair, [])
         members.append((start, start + wall))
         if len(members) == 2:
             del self._pair_open[pair]
             self.pairs.append(max(e for _, e in members) - min(s for s, _ in members))
+            self.pair_waits.append(self._unit_wait())
 
-    def decision(self) -> Decision:
-        call_s, cpu_s = self._means()
+    def _measured(self, discount_waits: bool) -> Decision:
+        call_s, cpu_s = self._means(discount_waits)
         speedup = None
         if self.pairs:
+            # Both threads of a pair wait for cores at once: half the wait is the pair's.
+            waits = self.pair_waits if discount_waits else [0.0] * len(self.pairs)
+            pair_s = statistics.median(p - wt / 2 for p, wt in zip(self.pairs, waits, strict=True))
             # Two threads cannot do more than twice the work: above that is noise.
-            speedup = min(2.0, 2 * call_s / max(statistics.median(self.pairs), 1e-9))
-        n = max(1, len(self.alone))
-        return decide(call_s, cpu_s, speedup, self.cpu_budget, self.nbytes // n, self.picklable)
+            speedup = min(2.0, 2 * call_s / max(pair_s, 1e-9))
+        per_call = self.nbytes // max(1, self._calls)
+        return decide(call_s, cpu_s, speedup, self.cpu_budget, per_call, self.picklable)
+
+    def decision(self) -> Decision:
+        """From the timings as measured; for big elements, processes also need the
+        timings less the waits for a core to say so (see the module docstring)."""
+        raw = self._measured(discount_waits=False)
+        if raw.executor != "process" or self.nbytes // max(1, self._calls) < BIG_ELEMENT_BYTES:
+            return raw
+        if not any(self.alone_waits) and not any(self.pair_waits):
+            return raw
+        discounted = self._measured(discount_waits=True)
+        if discounted.executor == "process":
+            return raw
+        return dataclasses.replace(
+            discounted,
+            reason=f"{discounted.reason} (timings less the waits for a core that other "
+            f"programs held; as measured, two threads ran {raw.speedup or 0:.2f}x one)",
+        )

@@ -6,7 +6,12 @@ image takes a shortcut where the result depends on each value alone (brightness,
 contrast once the channel means are known): the float computation is done once for the 256
 possible values and applied as a lookup table (OpenCV ``LUT``), which gives tf's values
 exactly at a fraction of the cost. Saturation and hue mix the channels and go through
-OpenCV's float32 HSV conversions.
+OpenCV's float32 HSV conversions; a uint8 image goes there unscaled (OpenCV's float HSV
+takes V on any scale, S and H do not depend on it) and comes back in one pass that scales
+and truncates as tf's conversion does, so one buffer serves the whole round trip.
+
+The uint8 paths are also kept short in Python: inside a parallel ``map`` on threads, the
+Python between OpenCV's calls holds the GIL, and it is what two threads cannot share.
 """
 
 from __future__ import annotations
@@ -38,7 +43,7 @@ __all__ = [
 ]
 
 _LEVELS = np.arange(256, dtype=np.uint8)
-_LEVELS_F32 = convert_image_dtype(_LEVELS, np.float32)
+_LEVELS_F32 = np.tile(convert_image_dtype(_LEVELS, np.float32), (4, 1))  # one row per channel
 _GRAY_WEIGHTS = np.array([[0.2989, 0.5870, 0.1140]], np.float32)  # tf's (ITU-R 601-2)
 
 
@@ -49,6 +54,45 @@ def _float_factor(value: Any, name: str) -> np.float32:
         raise TypeError(f"{name}={value!r} must be a number") from None
     out: np.float32 = np.float32(number)
     return out
+
+
+_U8_SCALE = np.float32(255.5)  # tf's float -> uint8 conversion: trunc(x * (MAX + 0.5))
+_U8_SCALE_255 = 255.5 / 255.0  # the same on the 0-255 scale
+
+
+def _u8_table(levels: np.ndarray) -> np.ndarray:
+    """tf's saturating float -> uint8 conversion of a small float32 table, in place: what
+    ``convert_image_dtype(levels, uint8, saturate=True)`` gives, without its checks."""
+    np.multiply(levels, _U8_SCALE, out=levels)
+    np.maximum(levels, np.float32(0), out=levels)
+    np.minimum(levels, np.float32(255), out=levels)
+    return levels.astype(np.uint8)
+
+
+_LEVELS_RGB = np.ascontiguousarray(np.repeat(_LEVELS[:, None], 3, axis=1).reshape(1, 256, 3))
+
+
+def _per_level_u8(
+    img: np.ndarray, lut: np.ndarray, scale: float, offsets: tuple[float, float, float]
+) -> np.ndarray:
+    """``lut[img]`` (per channel for a (256, C) ``lut``) for a uint8 image whose table is the
+    affine ``trunc(level * scale + offset)``, saturated (brightness, contrast).
+
+    For RGB, one OpenCV ``transform`` computes ``level * scale + offset - 0.5`` and rounds
+    (a quarter of ``LUT``'s cost on 3 channels). Its float rounding may differ from tf's
+    float32 arithmetic where a value lies within ~1e-5 of an integer, so it is first run on
+    the 256 levels themselves and used only when it reproduces ``lut`` exactly (nearly
+    always); otherwise, and for other channel counts, the table is applied with ``LUT``.
+    Each output depends on its own input value alone, so the 256 levels check them all.
+    """
+    if img.shape[-1] == 3 and img.size:
+        a, (b0, b1, b2) = scale, offsets
+        m = np.array(((a, 0.0, 0.0, b0 - 0.5), (0.0, a, 0.0, b1 - 0.5), (0.0, 0.0, a, b2 - 0.5)))
+        table = lut.reshape(1, 256, -1)
+        if (cv2.transform(_LEVELS_RGB, m) == table).all():
+            pixels = img.reshape(1, -1, 3) if img.flags.c_contiguous else img.copy()
+            return np.asarray(cv2.transform(pixels.reshape(1, -1, 3), m)).reshape(img.shape)
+    return _apply_lut(img, lut)
 
 
 def _apply_lut(img: np.ndarray, lut: np.ndarray) -> np.ndarray:
@@ -87,7 +131,9 @@ def adjust_brightness(image: Any, delta: float) -> np.ndarray:
     arr = as_image(image, min_rank=0)
     d = _float_factor(delta, "delta")
     if arr.dtype == np.uint8:
-        return _apply_lut(arr, from_float32(_LEVELS_F32 + d, arr.dtype))
+        lut = _u8_table(np.add(_LEVELS_F32[0], d))
+        shift = 255.5 * float(d)
+        return _per_level_u8(arr, lut, _U8_SCALE_255, (shift, shift, shift))
     flt = to_float32(arr)
     return from_float32(flt + flt.dtype.type(d), arr.dtype)
 
@@ -103,9 +149,19 @@ def _channel_means(flt: np.ndarray) -> np.ndarray:
 def _contrast_u8(img: np.ndarray, f: np.float32) -> np.ndarray:
     c = img.shape[-1]
     raw = cv2.mean(img)[:c] if c <= 4 else img.mean(axis=(0, 1))
-    means = (np.asarray(raw, np.float64) / 255).astype(np.float32)
-    lut = (_LEVELS_F32[:, None] - means) * f + means
-    return _apply_lut(img, from_float32(lut, img.dtype))
+    means = (np.asarray(raw, np.float64) / 255).astype(np.float32)[:, None]
+    # One row of 256 levels per channel: NumPy broadcasts along rows far faster than along
+    # a last axis of 3.
+    lut = np.subtract(_LEVELS_F32[:c] if c <= 4 else np.tile(_LEVELS_F32[0], (c, 1)), means)
+    lut *= f
+    lut += means
+    table = _u8_table(lut).T
+    if c != 3:
+        return _apply_lut(img, table)
+    f64 = float(f)
+    k = (1.0 - f64) * 255.5
+    m0, m1, m2 = means.ravel().tolist()
+    return _per_level_u8(img, table, f64 * _U8_SCALE_255, (m0 * k, m1 * k, m2 * k))
 
 
 def adjust_contrast(images: Any, contrast_factor: float) -> np.ndarray:
@@ -169,6 +225,23 @@ def _rgb_inplace(hsv: np.ndarray) -> None:
     cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB, dst=hsv)
 
 
+def _hsv_u8(arr: np.ndarray) -> np.ndarray:
+    """OpenCV's float HSV of a uint8 RGB image, shape (1, N, 3): H in degrees, S in [0, 1],
+    V on the 0-255 scale (S and H are ratios, the same as on tf's [0, 1] scale)."""
+    pixels = arr.reshape(1, -1, 3).astype(np.float32)
+    cv2.cvtColor(pixels, cv2.COLOR_RGB2HSV, dst=pixels)
+    return pixels
+
+
+def _rgb_u8(hsv: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Back from :func:`_hsv_u8`'s HSV to uint8 as tf converts: ``trunc(x * 255.5)`` of the
+    [0, 1] value, here ``round(y * 255.5 / 255 - 0.5)`` of the 0-255 one in one OpenCV pass
+    (the two differ only where the product is an exact integer; the values are >= 0, so
+    OpenCV's absolute value changes nothing)."""
+    cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB, dst=hsv)
+    return np.asarray(cv2.convertScaleAbs(hsv, alpha=_U8_SCALE_255, beta=-0.5)).reshape(shape)
+
+
 def _rgb_input(image: Any, name: str = "image") -> np.ndarray:
     arr = as_image(image, name)
     check_channels(arr, 3, name)
@@ -198,6 +271,15 @@ def adjust_saturation(image: Any, saturation_factor: float, name: str | None = N
     k = _float_factor(saturation_factor, "saturation_factor")
     if arr.size == 0:
         return np.array(arr)
+    if arr.dtype == np.uint8:
+        hsv = _hsv_u8(arr)
+        s = hsv[..., 1]
+        np.multiply(s, k, out=s)
+        if k > 1:  # S in [0, 1] already; only a factor above 1 can push it over
+            np.minimum(s, np.float32(1), out=s)
+        elif k < 0:
+            np.clip(s, np.float32(0), np.float32(1), out=s)
+        return _rgb_u8(hsv, arr.shape)
     buf = float32_copy(arr)
     hsv = _hsv_inplace(buf)
     s = hsv[..., 1]
@@ -236,12 +318,18 @@ def adjust_hue(image: Any, delta: float, name: str | None = None) -> np.ndarray:
         raise ValueError(f"delta={delta} must be in the interval [-1, 1]")
     if arr.size == 0:
         return np.array(arr)
+    # OpenCV's HSV->RGB wraps a hue in [360, 720) back into [0, 360) itself (not a negative
+    # one), so shifting by a turn more for negative deltas saves a modulo pass.
+    shift = np.float32(d * 360.0 + (360.0 if d < 0 else 0.0))
+    if arr.dtype == np.uint8:
+        hsv = _hsv_u8(arr)
+        h = hsv[..., 0]
+        np.add(h, shift, out=h)
+        return _rgb_u8(hsv, arr.shape)
     buf = float32_copy(arr)
     hsv = _hsv_inplace(buf)
     h = hsv[..., 0]
-    # OpenCV's HSV->RGB wraps a hue in [360, 720) back into [0, 360) itself (not a negative
-    # one), so shifting by a turn more for negative deltas saves a modulo pass.
-    np.add(h, np.float32(d * 360.0 + (360.0 if d < 0 else 0.0)), out=h)
+    np.add(h, shift, out=h)
     _rgb_inplace(hsv)
     return from_float32_inplace(buf, arr.dtype, in_unit_range=_in_unit_range(arr))
 

@@ -5,6 +5,7 @@ local cluster (tests/ray/conftest.py)."""
 from __future__ import annotations
 
 import json
+import threading
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -121,6 +122,28 @@ def test_close_mid_pass_and_bad_arguments() -> None:
         stoker.ray.from_ray_data(ray_data.range(3, override_num_blocks=1), batch_size=0)
     with pytest.raises(TypeError, match="batch_size must be an int"):
         stoker.ray.from_ray_data(ray_data.range(3, override_num_blocks=1), batch_size=2.5)  # type: ignore[arg-type]
+
+
+def test_refuses_to_start_ray_off_the_main_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    import ray
+
+    it = stoker.ray.from_ray_data(ray_data.range(3, override_num_blocks=1)).iterator()
+    errors: list[BaseException] = []
+
+    def first() -> None:
+        try:
+            next(it)
+        except BaseException as e:
+            errors.append(e)
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)  # as if Ray were not started
+    thread = threading.Thread(target=first)
+    thread.start()
+    thread.join()
+    monkeypatch.undo()
+    it.close()
+    assert len(errors) == 1 and isinstance(errors[0], RuntimeError), errors
+    assert "not the main thread" in str(errors[0])
 
 
 class _Context:

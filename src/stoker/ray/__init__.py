@@ -10,6 +10,9 @@ defaults of the ``"ray"`` executor) or :class:`RayExecutor`'s arguments; which c
 ``address`` means, and who shuts it down: :mod:`stoker.ray._cluster`. docs/ray.md runs the
 same pipeline on a laptop, a big host and a cluster.
 
+Ray Data and Ray Train: :func:`from_ray_data` reads a ``ray.data.Dataset`` as a stoker
+dataset; :func:`shard_for_worker` gives each Ray Train worker its shard of a pipeline.
+
 Example::
 
     import stoker, stoker.ray
@@ -28,6 +31,7 @@ from stoker.exec import register_executor
 from stoker.options import AUTOTUNE
 from stoker.ray._cluster import connect, owns_cluster
 from stoker.ray._cluster import shutdown as _shutdown_cluster
+from stoker.ray._data import from_ray_data, shard_for_worker
 from stoker.ray.executor import RayExecutor, clear_parked
 
 __all__ = [
@@ -37,7 +41,9 @@ __all__ = [
     "configure",
     "connect",
     "executor_for",
+    "from_ray_data",
     "owns_cluster",
+    "shard_for_worker",
     "shutdown",
 ]
 

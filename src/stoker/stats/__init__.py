@@ -128,6 +128,7 @@ class StageStats:
         "elements",
         "every_call",
         "exact_s",
+        "first_s",
         "first_t",
         "forcer",
         "info",
@@ -192,6 +193,9 @@ class StageStats:
         #: matter (:data:`EVERY_CALL_S`); ``settled_s`` is the estimate at the switch and
         #: ``plain_s`` the time of the calls since.
         self.every_call = False
+        #: The first call's time: start-up (opening files, starting workers, a first
+        #: block), left out when deciding whether calls are slow.
+        self.first_s = 0.0
         self.settled_s = 0.0
         self.plain_s = 0.0
         self.busy_s = 0.0
@@ -262,6 +266,8 @@ class StageStats:
         if n < EXACT_CALLS:
             self.exact_s += dt
             self.own_exact_s += max(0.0, dt - (self.acc - acc0))
+            if n == 0:
+                self.first_s = dt
             if self.root and n == EXACT_CALLS - 1:
                 self.waits0 = self.consumer_waits()
                 self._maybe_time_every_call()
@@ -286,7 +292,8 @@ class StageStats:
         return x
 
     def _maybe_time_every_call(self) -> None:
-        if self.elements and self.consumer_s / self.elements >= EVERY_CALL_S:
+        calls = self.elements - 1
+        if calls > 0 and (self.consumer_s - self.first_s) / calls >= EVERY_CALL_S:
             self.settled_s = self.consumer_s
             self.every_call = True
 
@@ -349,9 +356,9 @@ class StageStats:
         not timed, plus every wait reported in the consumer's thread since the exact calls
         (stages that block on workers report each wait, so rare long waits are counted
         exactly, not extrapolated from a sample that may have missed them). Once the mean
-        call takes :data:`EVERY_CALL_S` or more (a pipeline of batches, a slow stage,
-        stalls), every later call is timed: the clock then costs under 2% of a call, and
-        the figure is exact from there on.
+        call (the first, start-up, left out) takes :data:`EVERY_CALL_S` or more (a
+        pipeline of batches, a slow stage, stalls), every later call is timed: the clock
+        then costs under 2% of a call, and the figure is exact from there on.
         """
         if not self.root:
             return 0.0

@@ -78,7 +78,7 @@ def test_one_tfrecord_file_delivers_every_good_record_before_the_damage(tmp_path
     path.write_bytes(bytes(data))
     it = iter(sk.TFRecordDataset(str(path)))
     got = []
-    with pytest.raises(DataLossError, match="a.tfrecord"):
+    with pytest.raises(DataLossError, match=r"a\.tfrecord"):
         for r in it:
             got.append(r)
     assert got == records[:4500]

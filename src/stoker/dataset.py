@@ -68,7 +68,9 @@ class Dataset:
         root_pass = self.__dict__.get("_root_passes", 0)
         self._root_passes = root_pass + 1
         ctx = IterContext(self.options(), root_pass)
+        ctx.root_dataset = self
         it = self._make_iterator(ctx)
+        ctx.root_dataset = None
         ctx.root = it
         if state is not None:
             it.set_state(state)

@@ -116,3 +116,41 @@ def test_with_stats_off_only_the_consumer_waits_are_traced(tmp_path: Path) -> No
         assert len(list(ds)) == 20
     events = _x(_load(path))
     assert events and all(e["name"] == "wait for input" for e in events)
+
+
+def _slow_decode(x: Any) -> Any:
+    import time
+
+    time.sleep(0.001)
+    return x * 2
+
+
+@pytest.mark.parametrize("executor", ["thread", "process"])
+def test_parallel_workers_have_tracks_with_their_chunks(tmp_path: Path, executor: str) -> None:
+    path = tmp_path / "trace.json"
+    ds = Dataset.range(60).map(_slow_decode, num_parallel_calls=2, executor=executor)
+    with stoker.trace(path):
+        assert sorted(int(x) for x in ds) == [2 * i for i in range(60)]
+    data = _load(path)
+    chunks = [e for e in _x(data) if e.get("cat") == "worker"]
+    assert chunks, "no worker events"
+    assert all(e["name"] == "map(_slow_decode)" for e in chunks)
+    assert sum(e["args"]["elements"] for e in chunks) == 60
+    assert all(e["dur"] >= 900 for e in chunks)  # each chunk slept >= 1 ms per element
+    meta = [e for e in data["traceEvents"] if e["ph"] == "M"]
+    if executor == "thread":
+        tracks = {e["tid"] for e in chunks}
+        names = {e["tid"]: e["args"]["name"] for e in meta if e["name"] == "thread_name"}
+        assert all(names[t].startswith("worker thread ") for t in tracks)
+        consumer = {e["tid"] for e in _x(data) if "wait" in e["name"]}
+        assert not tracks & consumer  # the workers' tracks are not the consumer's
+    else:
+        pids = {e["pid"] for e in chunks}
+        own = {e["pid"] for e in _x(data) if "wait" in e["name"]}
+        assert own and not pids & own  # a track in each worker's own process
+        named = {e["pid"] for e in meta if e["name"] == "process_name"}
+        assert pids <= named
+        # Worker clocks are the machine's monotonic clock: events fall inside the trace.
+        waits = [e for e in _x(data) if "wait" in e["name"]]
+        end = max(e["ts"] + e["dur"] for e in waits)
+        assert all(0 <= e["ts"] <= end for e in chunks)

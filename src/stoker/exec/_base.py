@@ -115,9 +115,11 @@ class Completion:
             of this process; ``0.0`` when computed elsewhere). [Unit: second]
         nbytes: Bytes of array data the results hold, when the executor moved them
             (processes); ``0`` otherwise. [Unit: byte]
+        worker: The pid of the worker process that computed it, or the thread ident of
+            the worker thread; ``0`` when unknown (the trace's worker tracks).
     """
 
-    __slots__ = ("busy_s", "cpu_s", "nbytes", "results", "start", "tag")
+    __slots__ = ("busy_s", "cpu_s", "nbytes", "results", "start", "tag", "worker")
 
     def __init__(
         self,
@@ -127,6 +129,7 @@ class Completion:
         cpu_s: float,
         start: float = 0.0,
         nbytes: int = 0,
+        worker: int = 0,
     ):
         self.tag = tag
         self.results = results
@@ -134,6 +137,7 @@ class Completion:
         self.cpu_s = cpu_s
         self.start = start
         self.nbytes = nbytes
+        self.worker = worker
 
     def __repr__(self) -> str:
         return f"<Completion tag={self.tag} n={len(self.results)} busy={self.busy_s:.6f}s>"

@@ -6,7 +6,7 @@ Protocol on the socket (objects through :class:`~stoker.exec.shared_memory.Endpo
                        ("task", tag, pass_id, [(index, element), ...])
                        ("stop",)
     worker -> parent   ("ready", pid) | ("init_failed", traceback_text)   once
-                       ("done", tag, results, busy_s, cpu_s, nbytes)   per task, in order
+                       ("done", tag, results, busy_s, cpu_s, nbytes, start)   per task, in order
 
 ``spec_bytes`` is the stage's element-function spec pickled with cloudpickle, shipped once
 per worker. An element whose function raised comes back as a :class:`RemoteFailure`; one
@@ -209,12 +209,14 @@ def _serve(endpoint: Endpoint) -> None:
                     r = packed
             results.append(r)
         try:
-            endpoint.send(("done", tag, results, done.busy_s, done.cpu_s, nbytes))
+            endpoint.send(("done", tag, results, done.busy_s, done.cpu_s, nbytes, done.start))
         except PeerClosed:
             raise
         except Exception:
             # Some output cannot be pickled: fail those elements, send the rest.
-            endpoint.send(("done", tag, _sendable(results), done.busy_s, done.cpu_s, nbytes))
+            endpoint.send(
+                ("done", tag, _sendable(results), done.busy_s, done.cpu_s, nbytes, done.start)
+            )
 
 
 if __name__ == "__main__":  # pragma: no cover - started as a module for debugging

@@ -42,12 +42,14 @@ from typing import Any
 
 import cloudpickle
 
+import stoker.stats as _stats
 from stoker.errors import WorkerError
 from stoker.exec import _shutdown
 from stoker.exec._base import Completion, Executor, ExecutorRequest, Failure
 from stoker.exec._registry import register_executor
 from stoker.exec._worker import RemoteFailure, RemoteTraceback
 from stoker.exec.shared_memory import Endpoint, Packed, PeerClosed
+from stoker.stats import _trace
 
 __all__ = [
     "ProcessExecutor",
@@ -372,14 +374,16 @@ class ProcessExecutor(Executor):
                 raise self._died(worker) from None
             kind = msg[0]
             if kind == "done":
-                _, tag, results, busy_s, cpu_s, nbytes = msg
+                _, tag, results, busy_s, cpu_s, nbytes, start = msg
                 worker.outstanding -= 1
                 for i, r in enumerate(results):
                     if type(r) is Packed:
                         worker.endpoint.hold(r)  # before any send: acks must cover it
                     elif type(r) is RemoteFailure:
                         results[i] = Failure(r.rebuild("a worker process"))
-                out.append(Completion(tag, results, busy_s, cpu_s, nbytes=nbytes))
+                out.append(Completion(tag, results, busy_s, cpu_s, start, nbytes, worker.pid))
+                if _stats.tracer is not None:  # the worker process's track in stoker.trace
+                    _trace.record_worker(self._stage, start, busy_s, len(results), worker.pid)
             elif kind == "ready":
                 worker.ready = True
             elif kind == "init_failed":

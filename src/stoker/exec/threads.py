@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import stoker.stats as _stats
 from stoker.exec import _shutdown
 from stoker.exec._base import (
     Completion,
@@ -36,6 +37,7 @@ from stoker.exec._base import (
     run_chunk,
 )
 from stoker.exec._registry import register_executor
+from stoker.stats import _trace
 
 __all__ = ["POOL", "ThreadExecutor", "ThreadPool"]
 
@@ -223,7 +225,7 @@ class _Backlog:
     freed call slot is refilled at once, not after the consumer wakes up and submits.
     """
 
-    __slots__ = ("backlog", "cancelled", "done", "limit", "lock", "running")
+    __slots__ = ("backlog", "cancelled", "done", "label", "limit", "lock", "running")
 
     def __init__(self, limit: int) -> None:
         self.done: queue.SimpleQueue[Completion] = queue.SimpleQueue()
@@ -233,6 +235,7 @@ class _Backlog:
         self.backlog: collections.deque[_Job] = collections.deque()
         self.running = 0  # runner tasks started and not yet finished
         self.limit = limit
+        self.label = ""  # the stage's name in a trace (stoker.trace's worker tracks)
 
 
 _Job = tuple[ElementFn, int, list[tuple[int, Any]]]
@@ -263,6 +266,7 @@ class ThreadExecutor(Executor):
         super().__init__()
         self._spec = spec
         self._shared = _Backlog(max(1, concurrency))
+        self._shared.label = _trace.spec_label(spec)
         self._pool = pool or POOL
         self._lease: int | None = self._pool.lease(max(max_threads, self.concurrency))
         self._fns: dict[tuple[int, ...], ElementFn] = {}
@@ -334,7 +338,11 @@ def _runner(shared: _Backlog, job: _Job | None) -> None:
             if shared.cancelled:
                 break
             fn, tag, items = job
-            shared.done.put(run_chunk(fn, tag, items, time.thread_time))
+            done = run_chunk(fn, tag, items, time.thread_time)
+            if _stats.tracer is not None:  # this thread's track in stoker.trace
+                _trace.record_worker(shared.label, done.start, done.busy_s, len(items))
+            shared.done.put(done)
+            del done
             job = None
             with shared.lock:
                 if shared.backlog and not shared.cancelled and shared.running <= shared.limit:

@@ -97,11 +97,12 @@ class InterleaveDataset(UnaryDataset):
 class _OpenInner:
     """An inner iterator open in the cycle, and the ordinal of its input element."""
 
-    __slots__ = ("it", "ordinal")
+    __slots__ = ("it", "next", "ordinal")
 
     def __init__(self, ordinal: int, it: DatasetIterator):
         self.ordinal = ordinal
         self.it = it
+        self.next = it.__next__  # bound once: a record costs no lookup through next()
 
 
 class _InterleaveIterator(DatasetIterator):
@@ -149,14 +150,14 @@ class _InterleaveIterator(DatasetIterator):
             slot = slots[0]
             if slot is not None:
                 try:
-                    return next(slot.it)
+                    return slot.next()
                 except StopIteration:
                     self._retire(slot)
         while not self._end or self._open:
             slot = slots[self._cycle]
             if slot is not None:
                 try:
-                    x = next(slot.it)
+                    x = slot.next()
                 except StopIteration:
                     self._retire(slot)
                     continue

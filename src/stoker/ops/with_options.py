@@ -25,4 +25,6 @@ class OptionsDataset(UnaryDataset):
         return self._input._random_access()
 
     def _make_iterator(self, ctx: IterContext) -> DatasetIterator:
+        if ctx.root_dataset is self:  # the input's node is the root (see IterContext)
+            ctx.root_dataset = self._input
         return self._input._make_iterator(ctx)

@@ -8,8 +8,9 @@ state is the byte offset of its next record, so a resume seeks instead of re-rea
 from __future__ import annotations
 
 import glob
+import operator
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -110,12 +111,34 @@ class _ReaderDataset(Dataset):
         super().__init__((inner,), name)
         self._op_name = self._reader_op
         self._inner = inner
+        # One TFRecord file named up front: its records come straight from the file's
+        # node, without a flat_map in between (a Python call level less per record).
+        self._single: _SingleFileDataset | None = None
+        single = _single_name(filenames)
+        if num_parallel_reads is None and self._reader_op == "TFRecordDataset" and single:
+            self._single = _SingleFileDataset(self._reader_op, single, self._compression)
+            self._single._name = name
 
     def _cardinality(self) -> int:
         return UNKNOWN_CARDINALITY
 
     def _make_iterator(self, ctx: IterContext) -> DatasetIterator:
+        single = self._single
+        if single is not None:
+            if ctx.root_dataset is self:  # the file's node is the root (see IterContext)
+                ctx.root_dataset = single
+            return single._make_iterator(ctx)
         return self._inner._make_iterator(ctx)
+
+
+def _single_name(filenames: Any) -> str | None:
+    if isinstance(filenames, (str, bytes, os.PathLike)):
+        return os.fsdecode(filenames)
+    if isinstance(filenames, (list, tuple)) and len(filenames) == 1:
+        (f,) = filenames
+        if isinstance(f, (str, bytes, os.PathLike)):
+            return os.fsdecode(f)
+    return None
 
 
 class TFRecordDataset(_ReaderDataset):
@@ -164,6 +187,8 @@ class _SingleFileDataset(Dataset):
         return TextLineReader(self._path, self._compression, offset=offset)
 
     def _make_iterator(self, ctx: IterContext) -> DatasetIterator:
+        if self._kind == "TFRecordDataset":
+            return _TFRecordFileIterator(ctx, self)
         return _SingleFileIterator(ctx, self)
 
 
@@ -207,3 +232,76 @@ class _SingleFileIterator(DatasetIterator):
             self._offset = self._reader.offset
             self._reader.close()
             self._reader = None
+
+
+# Records handed out per block: the reader parses them in one pass, CRCs checked, and the
+# node serves them from the block's own iterator.
+_RECORDS_PER_BLOCK = 4096
+_TFRECORD_FRAME_BYTES = 16  # length (8), its CRC (4), the data's CRC (4)
+
+
+class _TFRecordFileIterator(_SingleFileIterator):
+    """One TFRecord file, its records served from parsed blocks.
+
+    Handing out a record is one call of a list iterator's ``__next__`` (no call into the
+    reader per record); the reader parses the next block (``read_block``) when this one
+    ends. The position in a state is the reader's minus the records still in the block.
+    """
+
+    def __init__(self, ctx: IterContext, ds: _SingleFileDataset):
+        super().__init__(ctx, ds)
+        self._block: list[bytes] = []
+        self._ahead: Iterator[bytes] = iter(self._block)
+        self._next_record = self._ahead.__next__
+
+    def __next__(self) -> Any:
+        try:
+            return self._next_record()
+        except StopIteration:
+            return self._next_block()
+
+    def _next_block(self) -> Any:
+        if self._reader is None:
+            if self._failed:
+                raise StopIteration
+            self._reader = self._ds._open(self._offset)
+        try:
+            # Good records before a bad one come first; the next call raises.
+            block = self._reader.read_block(_RECORDS_PER_BLOCK)
+        except DataLossError:
+            self._failed = True
+            self._close()
+            raise
+        if not block:
+            raise StopIteration
+        self._block = block
+        self._ahead = iter(block)
+        self._next_record = self._ahead.__next__
+        return self._next_record()
+
+    def _position(self) -> int:
+        offset = self._reader.offset if self._reader is not None else self._offset
+        left = operator.length_hint(self._ahead)
+        if left:
+            block = self._block
+            offset -= sum(map(len, block[len(block) - left :])) + left * _TFRECORD_FRAME_BYTES
+        return int(offset)
+
+    def _get_state(self) -> State:
+        return {"path": self._ds._path, "offset": self._position(), "failed": self._failed}
+
+    def _set_state(self, state: State) -> None:
+        super()._set_state(state)
+        self._drop_block()
+
+    def _close(self) -> None:
+        if self._reader is not None:
+            offset = self._position()
+            super()._close()
+            self._offset = offset
+        self._drop_block()
+
+    def _drop_block(self) -> None:
+        self._block = []
+        self._ahead = iter(self._block)
+        self._next_record = self._ahead.__next__

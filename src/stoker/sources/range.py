@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import itertools
+import operator
 from collections.abc import Iterator
 from typing import Any
 
@@ -52,6 +52,13 @@ def _chunks(r: range, dtype: np.dtype[Any]) -> Iterator[np.ndarray]:
 
 
 class _RangeIterator(DatasetIterator):
+    """Values of the current chunk straight from the chunk array's own iterator.
+
+    The hot path is one call of that iterator's ``__next__`` (no chain object, no position
+    counter): the position is computed when a state is taken, from where the current
+    chunk ends and how many of its values are left.
+    """
+
     OP = "range"
 
     def __init__(self, ctx: IterContext, ds: RangeDataset):
@@ -60,25 +67,63 @@ class _RangeIterator(DatasetIterator):
         self._dtype = ds._dtype
         r = self._range
         self._chunked = max(abs(r.start), abs(r.stop), abs(r.step)) < _SAFE
-        self._pos = 0
-        self._reset()
+        self._reset(0)
 
-    def _reset(self) -> None:
-        rest = self._range[self._pos :]
+    def _reset(self, pos: int) -> None:
+        rest = self._range[pos:]
+        self._end = pos  # the position after the current chunk's last value
+        self._chunk: Iterator[Any] = iter(())
+        self._next = self._chunk.__next__
         if self._chunked:
-            it: Iterator[Any] = itertools.chain.from_iterable(_chunks(rest, self._dtype))
+            self._chunks: Iterator[Any] = _chunks(rest, self._dtype)
         else:  # Python ints beyond int64: convert one by one (NumPy raises if they don't fit)
-            it = map(self._dtype.type, rest)
-        self._next = it.__next__
+            self._chunks = (
+                range(lo, min(lo + _CHUNK, len(rest))) for lo in range(0, len(rest), _CHUNK)
+            )
+            self._big = rest
 
     def __next__(self) -> Any:
-        value = self._next()
-        self._pos += 1
-        return value
+        try:
+            return self._next()
+        except StopIteration:
+            return self._next_chunk()
+
+    def _next_chunk(self) -> Any:
+        # StopIteration from next(self._chunks) ends the range.
+        chunk = next(self._chunks)
+        start = self._end
+        self._end = start + len(chunk)
+        if self._chunked:
+            self._chunk = iter(chunk)
+        else:
+            self._chunk = _Converted(self._big, chunk, self._dtype)
+        self._next = self._chunk.__next__
+        return self._next()
+
+    @property
+    def _pos(self) -> int:
+        return self._end - operator.length_hint(self._chunk)
 
     def _get_state(self) -> State:
         return {"index": self._pos}
 
     def _set_state(self, state: State) -> None:
-        self._pos = int(state["index"])
-        self._reset()
+        self._reset(int(state["index"]))
+
+
+class _Converted:
+    """Values ``big[i]`` for ``i`` in ``indices``, converted to ``dtype`` one at a time."""
+
+    __slots__ = ("_big", "_dtype", "_indices")
+
+    def __init__(self, big: range, indices: range, dtype: np.dtype[Any]):
+        self._big, self._indices, self._dtype = big, iter(indices), dtype.type
+
+    def __iter__(self) -> _Converted:
+        return self
+
+    def __next__(self) -> Any:
+        return self._dtype(self._big[next(self._indices)])
+
+    def __length_hint__(self) -> int:
+        return operator.length_hint(self._indices)

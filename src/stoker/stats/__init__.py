@@ -44,9 +44,11 @@ if TYPE_CHECKING:
     from stoker.dataset import Dataset
 
 __all__ = [
+    "EVERY_CALL_S",
     "EXACT_CALLS",
     "NO_STATS",
     "Recorder",
+    "SAMPLE_EVERY",
     "StageRecord",
     "StageStats",
     "StatsMethod",
@@ -78,9 +80,29 @@ class Recorder(Protocol):
     def snapshot(self) -> dict[str, Any]: ...
 
 
-# Intervals between own samples: random in 1..63 (mean 32), fixed so runs are comparable.
-# (A node also times the calls its consumer makes it time, about as many again.)
-_INTERVALS = [random.Random(0x5704E7).randint(1, 63) for _ in range(256)]
+#: Mean interval between a node's own timed calls after its first :data:`EXACT_CALLS`.
+SAMPLE_EVERY = 512
+# Intervals between own samples: random in 1..1023 (mean 512), fixed so runs are comparable.
+# (A node also times the calls its consumer makes it time, about as many again.) A timed
+# call costs a few microseconds; at this rate that is a few hundredths of a microsecond
+# per element, and a million elements still give thousands of samples per stage.
+_INTERVALS = [random.Random(0x5704E7).randint(1, 2 * SAMPLE_EVERY - 1) for _ in range(256)]
+
+
+def _interval(n: int, k: int) -> int:
+    """Calls until the next own sample, after call ``n`` and ``k`` samples.
+
+    Short at first (mean ``n / 64``) so a short run still has dozens of samples, then
+    :data:`SAMPLE_EVERY` on average from about 8,000 calls on.
+    """
+    step = _INTERVALS[k & 255]
+    if n < 64 * SAMPLE_EVERY:
+        return max(1, step * n // (64 * SAMPLE_EVERY))
+    return step
+
+
+#: From this mean time per call on (seconds), the root times every call of the consumer.
+EVERY_CALL_S = 5e-6
 #: The first calls of every node are all timed: short runs (and the start, where workers
 #: spin up) are measured exactly, and later calls are sampled.
 EXACT_CALLS = 256
@@ -90,7 +112,8 @@ class StageStats:
     """Counters of one stage.
 
     The node's base class counts every element, times its first :data:`EXACT_CALLS` calls
-    and then one call in about 32 (at random intervals); :attr:`time_s` extrapolates.
+    and then one call in about :data:`SAMPLE_EVERY` (at random intervals, more often in
+    the first few thousand); :attr:`time_s` extrapolates (:attr:`consumer_s` for the root).
     These fields are written by the one thread pulling the node at a time (a node is never
     pulled by two threads at once, and the root is behind a lock), without a lock.
     ``add``, ``add_wait`` and ``set_info`` take a lock and may be called from any thread.
@@ -102,10 +125,10 @@ class StageStats:
         "busy_s",
         "byte_samples",
         "children",
-        "consumer_calls",
-        "consumer_s",
         "elements",
+        "every_call",
         "exact_s",
+        "first_s",
         "first_t",
         "forcer",
         "info",
@@ -116,14 +139,19 @@ class StageStats:
         "own_next",
         "own_sampled_s",
         "own_samples",
+        "plain_s",
         "reported",
+        "root",
         "sample_bytes",
         "sampled_s",
+        "sampled_waits",
         "samples",
+        "settled_s",
         "stage",
         "sync_kids",
         "thread",
         "wait_s",
+        "waits0",
     )
     enabled = True
 
@@ -138,7 +166,8 @@ class StageStats:
         self.node: weakref.ref[Any] | None = None
         self.elements = 0
         self.next_sample = 0
-        self.own_next = EXACT_CALLS + _INTERVALS[0]
+        # The first call after the exact ones is a sample: an estimate always has one.
+        self.own_next = EXACT_CALLS
         #: Set by the consumer's node while it takes an own sample (see timed_call).
         self.forcer: StageStats | None = None
         #: Time this node's inputs spent in calls it made them time.
@@ -154,8 +183,21 @@ class StageStats:
         self.byte_samples = 0
         self.thread: int | None = None
         self.first_t: float | None = None
-        self.consumer_s = 0.0
-        self.consumer_calls = 0
+        #: Set on the recorder of the node the user holds (see :attr:`consumer_s`).
+        self.root = False
+        #: The root's sampled calls: waits reported inside them (see :attr:`consumer_s`).
+        self.sampled_waits = 0.0
+        #: Waits reported in the consumer's thread when the exact calls ended.
+        self.waits0 = 0.0
+        #: The root times every call once its calls are slow enough for the clock not to
+        #: matter (:data:`EVERY_CALL_S`); ``settled_s`` is the estimate at the switch and
+        #: ``plain_s`` the time of the calls since.
+        self.every_call = False
+        #: The first call's time: start-up (opening files, starting workers, a first
+        #: block), left out when deciding whether calls are slow.
+        self.first_s = 0.0
+        self.settled_s = 0.0
+        self.plain_s = 0.0
         self.busy_s = 0.0
         self.wait_s = 0.0
         self.reported = 0
@@ -199,12 +241,15 @@ class StageStats:
                 c.forcer = self
                 c.next_sample = -1
             acc0 = self.acc
+        w0 = self.consumer_waits() if self.root and n >= EXACT_CALLS else 0.0
         t0 = time.perf_counter()
         try:
             x = base(node)
         except BaseException:
             t1 = time.perf_counter()
             self._done(kids, forcer, t0, t1)
+            if self.root and tracer is not None:
+                tracer.wait(self, t0, t1)
             dt = t1 - t0
             self.exact_s += dt
             if own:
@@ -221,17 +266,52 @@ class StageStats:
         if n < EXACT_CALLS:
             self.exact_s += dt
             self.own_exact_s += max(0.0, dt - (self.acc - acc0))
+            if n == 0:
+                self.first_s = dt
+            if self.root and n == EXACT_CALLS - 1:
+                self.waits0 = self.consumer_waits()
+                self._maybe_time_every_call()
         else:
             self.sampled_s += dt
             self.samples += 1
+            if self.root:
+                self.sampled_waits += self.consumer_waits() - w0
+                if self.every_call:
+                    self.plain_s += dt
+                else:
+                    self._maybe_time_every_call()
             if own:
                 self.own_sampled_s += max(0.0, dt - (self.acc - acc0))
                 self.own_samples += 1
-                self.own_next = n + 1 + _INTERVALS[self.own_samples & 255]
+                self.own_next = n + 1 + _interval(n, self.own_samples)
         self.sample_bytes += nbytes(x)
         self.byte_samples += 1
         self._reschedule(n + 1)
+        if self.root and tracer is not None:
+            tracer.wait(self, t0, t1)
         return x
+
+    def _maybe_time_every_call(self) -> None:
+        calls = self.elements - 1
+        if calls > 0 and (self.consumer_s - self.first_s) / calls >= EVERY_CALL_S:
+            self.settled_s = self.consumer_s
+            self.every_call = True
+
+    def consumer_waits(self) -> float:
+        """Waits reported so far by the stages pulled in the consumer's (this) thread.
+
+        Parallel stages and prefetch report every time their consumer blocks
+        (:meth:`add_wait`); the root adds those exactly to its sampled estimate.
+        """
+        thread = self.thread
+        total = 0.0
+        stack: list[StageStats] = [self]
+        while stack:
+            rec = stack.pop()
+            if rec.thread == thread:
+                total += rec.wait_s
+                stack.extend(rec.children)
+        return total
 
     def _sync_kids(self) -> list[StageStats]:
         """The inputs pulled in this node's thread (cached once every thread is known)."""
@@ -261,20 +341,40 @@ class StageStats:
         else:
             self.next_sample = self.own_next
 
-    def consumer_wait(self, t0: float, t1: float) -> None:
-        """The root's first ``next()`` (or any, while tracing) ran from ``t0`` to ``t1``.
+    @property
+    def consumer_calls(self) -> int:
+        """The consumer's calls of ``next()`` that returned an element (the root's)."""
+        return self.elements if self.root else 0
 
-        The root's base class counts ``consumer_calls`` and ``consumer_s`` itself.
+    @property
+    def consumer_s(self) -> float:
+        """Seconds the consumer spent blocked in the root's ``next()`` (0 for other nodes).
+
+        The first :data:`EXACT_CALLS` calls are timed exactly, then about one in
+        :data:`SAMPLE_EVERY` at random intervals. The estimate is the exact time, plus the
+        sampled calls' mean time *without* the waits reported inside them times the calls
+        not timed, plus every wait reported in the consumer's thread since the exact calls
+        (stages that block on workers report each wait, so rare long waits are counted
+        exactly, not extrapolated from a sample that may have missed them). Once the mean
+        call (the first, start-up, left out) takes :data:`EVERY_CALL_S` or more (a
+        pipeline of batches, a slow stage, stalls), every later call is timed: the clock
+        then costs under 2% of a call, and the figure is exact from there on.
         """
-        if self.first_t is None or t0 < self.first_t:
-            self.first_t = t0
-        if tracer is not None:
-            tracer.wait(self, t0, t1)
+        if not self.root:
+            return 0.0
+        if self.every_call:
+            return self.settled_s + self.plain_s
+        total = self.exact_s
+        rest = self.elements - EXACT_CALLS
+        if rest > 0 and self.samples:
+            compute = max(0.0, self.sampled_s - self.sampled_waits) / self.samples
+            total += compute * rest + max(0.0, self.consumer_waits() - self.waits0)
+        return total
 
     @property
     def time_s(self) -> float:
         """Seconds spent inside the node's ``next()`` (estimated from the timed calls)."""
-        if self.consumer_calls:
+        if self.root:
             return self.consumer_s
         estimate = self.exact_s
         if self.samples:

@@ -4,7 +4,11 @@ While the block runs, every counted node's ``next()`` becomes a complete (``"ph"
 event named after its stage, twice: on a track of its own per stage (named
 ``stage <name>``) and on the track of the thread that called it (the consumer, a prefetch
 thread…), where the events nest as a flame chart. The consumer's calls of ``next()`` on the
-iterator it holds are events named ``wait for input`` on its thread's track. ``ts`` and
+iterator it holds are events named ``wait for input`` on its thread's track. Parallel
+stages' workers get a track each: a worker thread's (named ``worker thread <name>``, in
+this process) and a worker process's (its own ``pid``, named ``stoker worker process
+<pid>``), with every chunk it computed as an ``X`` event named after the stage
+(``map(decode)``), its ``args`` giving the stage and the chunk's element count. ``ts`` and
 ``dur`` are microseconds. The file is written, atomically, when the block exits, also when
 the loop broke early or raised; it opens in Perfetto (ui.perfetto.dev) and
 chrome://tracing.
@@ -25,7 +29,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["Tracer", "trace"]
+__all__ = ["Tracer", "record_worker", "spec_label", "trace"]
 
 _STAGE_TID_BASE = 1000
 
@@ -57,6 +61,26 @@ class Tracer:
         """The consumer waited in the root's ``next()`` from ``t0`` to ``t1``."""
         self._add(1, rec, t0, t1)
 
+    def worker(
+        self, label: str, t0: float, t1: float, elements: int, pid: int | None = None
+    ) -> None:
+        """A worker computed a chunk of ``elements`` from ``t0`` to ``t1`` (``perf_counter``
+        seconds: one clock for every process of the machine, CLOCK_MONOTONIC).
+
+        Called in the worker thread itself (``pid`` None: the track is this thread's), or
+        by the parent for a worker process ``pid`` (the track is that process's).
+        """
+        if len(self.events) >= self.max_events:
+            self.dropped += 1
+            return
+        if pid is None:
+            tid = threading.get_ident()
+            if tid not in self.threads:
+                self.threads[tid] = threading.current_thread().name
+            self.events.append(((label, elements, None), 2, t0, t1, tid))
+        else:
+            self.events.append(((label, elements, pid), 2, t0, t1, 0))
+
     def to_json(self) -> dict[str, Any]:
         pid = os.getpid()
         base = self.t0
@@ -65,7 +89,32 @@ class Tracer:
         thread_tids: dict[int, int] = {}
         stage_tids: dict[int, int] = {}
         names: dict[int, str] = {}
+        processes: dict[int, str] = {}
+        workers: set[int] = set()
+        # Worker processes' events carry the stage id (map[1]): name them as the stage.
+        labels = {
+            getattr(rec, "stage", "?"): getattr(rec, "label", "?")
+            for rec, kind, *_ in self.events
+            if kind == 0
+        }
         for rec, kind, t0, t1, ident in self.events:
+            if kind == 2:
+                label, elements, wpid = rec
+                label = labels.get(label, label)
+                ts = (t0 - base) * 1e6
+                dur = max(0.0, (t1 - t0) * 1e6)
+                if wpid is not None:  # a worker process: its own pid, one track
+                    processes.setdefault(wpid, f"stoker worker process {wpid}")
+                    out.append(_worker_x(label, ts, dur, wpid, 1, elements))
+                    continue
+                tid = thread_tids.get(ident)
+                if tid is None:
+                    tid = thread_tids[ident] = len(thread_tids) + 1
+                if tid not in workers:
+                    workers.add(tid)
+                    names[tid] = f"worker thread {self.threads.get(ident, ident)}"
+                out.append(_worker_x(label, ts, dur, pid, tid, elements))
+                continue
             tid = thread_tids.get(ident)
             if tid is None:
                 tid = thread_tids[ident] = len(thread_tids) + 1
@@ -90,6 +139,13 @@ class Tracer:
             meta.append(
                 {"name": "thread_name", "ph": "M", "pid": pid, "tid": tid, "args": {"name": name}}
             )
+        for wpid, name in processes.items():
+            meta.append(
+                {"name": "process_name", "ph": "M", "pid": wpid, "tid": 0, "args": {"name": name}}
+            )
+            meta.append(
+                {"name": "thread_name", "ph": "M", "pid": wpid, "tid": 1, "args": {"name": name}}
+            )
         return {
             "traceEvents": meta + out,
             "displayTimeUnit": "ms",
@@ -113,6 +169,42 @@ def _x(name: str, cat: str, ts: float, dur: float, pid: int, tid: int, stage: st
         "tid": tid,
         "args": {"stage": stage},
     }
+
+
+def _worker_x(label: str, ts: float, dur: float, pid: int, tid: int, elements: int) -> Any:
+    stage = label.split("(")[0]
+    return {
+        "name": label,
+        "cat": "worker",
+        "ph": "X",
+        "ts": round(ts, 3),
+        "dur": round(dur, 3),
+        "pid": pid,
+        "tid": tid,
+        "args": {"stage": label, "op": stage, "elements": elements},
+    }
+
+
+def spec_label(spec: Any) -> str:
+    """What a worker's events are called: the stage label of the dataset behind ``spec``
+    (``map(decode)``), or the spec's type name."""
+    from stoker.dataset import Dataset
+    from stoker.stats import stage_label
+
+    if isinstance(spec, Dataset):
+        return stage_label(spec)
+    return type(spec).__name__
+
+
+def record_worker(
+    label: str, t0: float, busy_s: float, elements: int, pid: int | None = None
+) -> None:
+    """Record one chunk a worker computed, when a :func:`trace` runs (else nothing)."""
+    import stoker.stats as stats
+
+    tracer = stats.tracer
+    if tracer is not None:
+        tracer.worker(label, t0, t0 + busy_s, elements, pid)
 
 
 @contextlib.contextmanager

@@ -60,6 +60,7 @@ class AutoExecutor(Executor):
         self._pair_submitted = 0
         self._next_pair = 0
         self._next_ready_check = 0.0
+        self._tuned: int | None = None  # calls at once set by the AUTOTUNE controller
         self.decision: _gil.Decision | None = _decision_for(request.owner)
         if self.decision is not None:
             self._apply(self.decision)
@@ -90,6 +91,23 @@ class AutoExecutor(Executor):
     @property
     def parallelism(self) -> int:
         return self._current.parallelism if self._current is not None else 1
+
+    @property
+    def concurrency(self) -> int:
+        """Calls at once on threads. Set by the AUTOTUNE controller (stoker.autotune):
+        kept while measuring (the probe runs alone and in pairs), applied once threads
+        run the work, and it replaces the one-shot waiting estimate."""
+        current = self._current
+        if isinstance(current, ThreadExecutor):
+            return current.concurrency
+        return self._tuned if self._tuned is not None else self.parallelism
+
+    @concurrency.setter
+    def concurrency(self, value: int) -> None:
+        self._tuned = max(1, int(value))
+        current = self._current
+        if self._probe is None and isinstance(current, ThreadExecutor):
+            current.concurrency = self._tuned
 
     def ready(self) -> bool:
         return self._current is not None and self._current.ready()
@@ -231,6 +249,8 @@ class AutoExecutor(Executor):
         concurrency = request.concurrency
         if decision.waiting and request.autotune:
             concurrency = self._waiting_concurrency(decision)
+        if self._tuned is not None:  # the controller owns it
+            concurrency = self._tuned
         extra = {k: v for k, v in decision.as_dict().items() if k not in ("executor", "reason")}
         executor = decision.executor
         if executor == "process":
@@ -239,7 +259,10 @@ class AutoExecutor(Executor):
                 executor = "thread"
                 decision = dataclasses.replace(decision, executor="thread")
             else:
-                sized = dataclasses.replace(request, concurrency=concurrency)
+                # Worker processes: as many as the budget allows, chosen once (the
+                # controller tunes calls on threads, not the number of processes).
+                workers = request.concurrency if self._tuned is not None else concurrency
+                sized = dataclasses.replace(request, concurrency=workers)
                 self._starting = make_process_executor(sized, spec)
         self.decision = decision
         self._set_info(executor, decision.reason, **extra)

@@ -43,6 +43,7 @@ import itertools
 import time
 from typing import Any
 
+from stoker.autotune import Knob, tuner_for
 from stoker.errors import WorkerError
 from stoker.exec import Completion, Executor, ExecutorRequest, Failure, make_executor
 from stoker.exec._base import ElementFn
@@ -118,6 +119,20 @@ class ParallelMapIterator(ParallelIterator):
         self._marked = False  # the cursor took snapshots since the inline path last ran
         self._delivered = 0
         self._last: Executor | None = None  # the last executor, for executor_info
+        # AUTOTUNE (stoker.autotune): the tuner sets knob.value, this thread applies it.
+        self._tuner = tuner_for(ctx)
+        self._knob: Knob | None = None
+        if self._tuner is not None:
+            self._knob = self._tuner.add(
+                Knob(
+                    self,
+                    "parallelism",
+                    1 if self._autotune else requested,
+                    tunable=self._autotune,
+                    hi=opts.io_concurrency,
+                )
+            )
+        self._applied: tuple[int, str] | None = None  # (value, executor kind) applied
 
     @property
     def executor_info(self) -> dict[str, Any]:
@@ -139,7 +154,27 @@ class ParallelMapIterator(ParallelIterator):
         self._last = ex
         if ex.kind == "inline":
             self._fast = self._inline_fn()
+        if self._tuner is not None:
+            self._applied = None
+            self._tune(ex)
+            self._tuner.wake()
         return ex
+
+    def _tune(self, ex: Executor) -> None:
+        """Apply the knob's value to the executor (this thread owns the executor)."""
+        knob = self._knob
+        assert knob is not None
+        kind = ex.kind
+        if isinstance(getattr(type(ex), "concurrency", None), property):
+            ex.concurrency = knob.value  # type: ignore[attr-defined]
+        elif kind == "process" and knob.tunable:
+            # Worker processes are started once, at the CPU budget: a start-up decision.
+            knob.value = ex.parallelism
+            knob.tunable = False
+            knob.state = knob.note = (
+                f"processes: {ex.parallelism} workers, chosen at start-up (cpu_budget)"
+            )
+        self._applied = (knob.value, kind)
 
     def _quiesce(self, run: Executor) -> None:
         run.discard(self._results.values())
@@ -231,6 +266,9 @@ class ParallelMapIterator(ParallelIterator):
     def _fill(self) -> None:
         ex = self._run
         assert ex is not None
+        knob = self._knob
+        if knob is not None and self._applied != (knob.value, ex.kind):
+            self._tune(ex)
         chunk = self._chunk
         window = 2 * ex.slots * chunk
         pending = self._pending
@@ -323,21 +361,28 @@ class ParallelMapIterator(ParallelIterator):
         assert ex is not None
         if not ex.in_flight:
             raise RuntimeError(f"{self.stage}: internal error: waiting with nothing in flight")
-        if self.stats.enabled:
+        knob = self._knob
+        if self.stats.enabled or knob is not None:
             start = time.perf_counter()
             got = ex.poll(POLL_S)
-            self.stats.add_wait(time.perf_counter() - start)
+            waited = time.perf_counter() - start
+            self.stats.add_wait(waited)
+            if knob is not None:
+                knob.meter.wait_s += waited
         else:
             got = ex.poll(POLL_S)
         self._accept(ex, got)
 
     def _accept(self, ex: Executor, completions: list[Completion]) -> None:
         results = self._results
+        meter = self._knob.meter if self._knob is not None else None
         for c in completions:
             seqs = self._chunks.pop(c.tag, None)
             if seqs is None:
                 continue
             n = len(seqs)
+            if meter is not None:
+                meter.add_call(n, c.busy_s, c.cpu_s)
             # What an element costs is its CPU time: wall time beyond that is waiting, or
             # other processes' load preempting the worker, and sizing chunks by it would
             # shrink them (and multiply the consumer's per-chunk cost) exactly when the
@@ -394,11 +439,18 @@ class ParallelMapIterator(ParallelIterator):
     # -- visibility ------------------------------------------------------------------------
 
     def stage_info(self) -> dict[str, Any]:
+        info = self._stage_info()
+        if self._knob is not None:
+            info["autotune"] = self._knob.info()
+        return info
+
+    def _stage_info(self) -> dict[str, Any]:
         ex = self._run
         pending, buffered = len(self._pending), len(self._results)
         if ex is None:
+            knob = self._knob
             return {
-                "parallelism": self._request.concurrency,
+                "parallelism": knob.value if knob is not None else self._request.concurrency,
                 "executor": self._last.kind if self._last is not None else self._ds._executor,
                 "buffered": buffered,
                 "in_flight": 0,

@@ -42,10 +42,13 @@ __all__ = [
     "BUSY_LOW",
     "GAIN",
     "HOLD_S",
+    "MAX_STEP",
     "MAX_WINDOW_S",
     "MIN_CALLS",
     "MIN_WINDOW_S",
+    "MOVE_CPU",
     "SETTLE_S",
+    "TARGET_BUSY",
     "TICK_S",
     "WAITING_CPU",
     "WAIT_SHARE",
@@ -58,22 +61,26 @@ __all__ = [
 _LOG = logging.getLogger("stoker.autotune")
 
 #: How often the tuner thread looks at the meters. [Unit: second]
-TICK_S = 0.025
+TICK_S = 0.02
 #: A window lasts at least this long... [Unit: second]
-MIN_WINDOW_S = 0.05
+MIN_WINDOW_S = 0.04
 #: ...and holds this many finished calls, unless it reaches MAX_WINDOW_S.
 MIN_CALLS = 8
 #: [Unit: second]
 MAX_WINDOW_S = 0.5
 #: After a change, measurements start this much later (threads start, buffers fill).
 #: [Unit: second]
-SETTLE_S = 0.04
+SETTLE_S = 0.02
 #: The consumer waiting this share of a window for a stage makes the stage *limiting*.
 WAIT_SHARE = 0.02
 #: Workers busy above this share: the stage is using what it has.
 BUSY_HIGH = 0.6
 #: Workers busy below this share for three windows: the stage has more than it needs.
 BUSY_LOW = 0.35
+#: Utilisation a growth aims at (Little's law with some slack).
+TARGET_BUSY = 0.85
+#: One growth multiplies parallelism by at most this.
+MAX_STEP = 8
 #: A growth must raise throughput by this factor to be kept.
 GAIN = 1.05
 #: After a growth that did not pay, do not try above the old value for this long.
@@ -81,12 +88,18 @@ GAIN = 1.05
 HOLD_S = 2.0
 #: Calls whose CPU time is below this share of their wall time *wait* (I/O, sleep);
 #: their workers count against the CPU budget by the cores they use, not one each.
-WAITING_CPU = 0.3
+WAITING_CPU = 0.2
+#: Calls on worker processes below this CPU share move to threads: stricter than
+#: WAITING_CPU, as a CPU-bound worker on a loaded machine also shows a low share.
+MOVE_CPU = 0.1
 #: Largest prefetch buffer the tuner sets (the RAM ledger may stop it earlier).
 MAX_BUFFER = 256
 #: Consecutive idle ticks after which the thread ends (a new run wakes it again).
 _IDLE_TICKS = 4
 _ATTR = "_stoker_tuner"
+# The last value of each dataset's knobs: the next pass (epoch) starts there instead of
+# ramping up again. Keyed by the dataset object (weakly) and the knob's kind.
+_LAST: weakref.WeakKeyDictionary[Any, dict[str, int]] = weakref.WeakKeyDictionary()
 _count = 0
 _count_lock = threading.Lock()
 
@@ -136,6 +149,8 @@ class Knob:
             the CPU budget.
         hi: The largest value the stage supports.
         note: Why the knob is not tuned even though it is AUTOTUNE (processes).
+        key: The stage's dataset: a tunable knob starts where the last pass of that
+            dataset left it (held weakly).
     """
 
     def __init__(
@@ -146,8 +161,16 @@ class Knob:
         tunable: bool,
         hi: int,
         note: str = "",
+        key: Any = None,
     ):
         self._owner = weakref.ref(owner)
+        self._key: weakref.ref[Any] | None = None
+        if key is not None and tunable:
+            try:
+                self._key = weakref.ref(key)
+                value = _LAST.get(key, {}).get(kind, value)
+            except TypeError:  # not weakly referenceable
+                self._key = None
         self.stage = str(getattr(owner, "stage", "?"))
         self.label = str(getattr(getattr(owner, "recorder", None), "label", self.stage))
         self.kind = kind
@@ -168,15 +191,18 @@ class Knob:
         self.cores = 0.0
         self.wait_share = 0.0
         self.full_share = 0.0
+        self.latency = 0.0  # wall time per element of its calls [Unit: second]
         self.measured = False
         # The tuner's private state.
         self._t = time.perf_counter()
         self._m = self.meter.read()
-        self._trial: tuple[int, float] | None = None
+        self._trial: tuple[int, float, float] | None = None
         self._ceiling = 0
+        self._ceiling_latency = 0.0
         self._ceiling_until = 0.0
         self._slack = 0
         self._settle = False
+        self._unchecked = False
 
     def active(self) -> bool:
         owner = self._owner()
@@ -228,8 +254,19 @@ class Knob:
         self.busy = min(1.0, d_busy / (slots * dt))
         self.cpu_share = min(1.0, d_cpu / d_busy) if d_busy > 0 else 1.0
         self.cores = d_cpu / dt if self.kind == "parallelism" else 0.0
+        self.latency = d_busy / d_el if d_el else d_busy / calls
         self.measured = True
         return True
+
+    def reset(self, reason: str) -> None:
+        """The stage's executor changed under the knob (processes -> threads): forget
+        the last window, the trial and the ceiling; the next growth is not checked
+        against a window measured on the old executor."""
+        self.restart_window(time.perf_counter())
+        self._trial = None
+        self._ceiling = 0
+        self._unchecked = True
+        self.state = reason
 
     def restart_window(self, now: float) -> None:
         """A change was made: measure again after :data:`SETTLE_S`."""
@@ -257,6 +294,13 @@ class Knob:
             if self.measured
             else None,
         }
+
+
+def _similar(a: float, b: float, factor: float) -> bool:
+    """``a`` within ``factor`` of ``b`` (either way)."""
+    if a <= 0 or b <= 0:
+        return True
+    return b / factor <= a <= b * factor
 
 
 def _ledger(ctx: Any) -> Any:
@@ -325,13 +369,18 @@ class Tuner:
 
     # -- deciding --------------------------------------------------------------------------
 
-    def tick(self) -> bool:
-        """Look at every knob once; False when no stage is running."""
+    def tick(self, now: float | None = None) -> bool:
+        """Look at every knob once; False when no stage is running.
+
+        Args:
+            now: ``time.perf_counter()`` (tests pass their own clock).
+        """
         knobs = [k for k in self.knobs() if k.active()]
         if not knobs:
             return False
         self._woken = False
-        now = time.perf_counter()
+        if now is None:
+            now = time.perf_counter()
         ready = [k for k in knobs if k.sample(now)]
         if not ready:
             return True
@@ -352,6 +401,9 @@ class Tuner:
         k.last = {"at_s": round(now - self._t0, 3), "from": old, "to": value, "reason": reason}
         k.state = reason
         k.restart_window(now)
+        key = k._key() if k._key is not None else None
+        if key is not None:
+            _LAST.setdefault(key, {})[k.kind] = value
         _LOG.debug("%s: %s %d -> %d: %s", k.label, k.kind, old, value, reason)
 
     def _room(self, knobs: list[Knob]) -> int:
@@ -376,10 +428,17 @@ class Tuner:
     def _decide_parallelism(self, k: Knob, par: list[Knob], now: float) -> None:
         p = k.value
         trial, k._trial = k._trial, None
+        if k._ceiling and not _similar(k.latency, k._ceiling_latency, 2.0):
+            k._ceiling = 0  # the work changed: what did not pay before may now
         if trial is not None:
-            old, old_rate = trial
-            if k.rate < old_rate * GAIN:
+            old, old_rate, old_latency = trial
+            # Calls slowing down by up to p_new/p_old is what sharing looks like (the GIL,
+            # a saturated resource); far beyond that the work itself changed, and the two
+            # windows cannot be compared: keep the growth, judge it afresh.
+            comparable = _similar(k.latency, old_latency, 1.5 * p / max(old, 1))
+            if comparable and k.rate < old_rate * GAIN:
                 k._ceiling, k._ceiling_until = old, now + HOLD_S
+                k._ceiling_latency = old_latency
                 self._set(
                     k,
                     old,
@@ -396,14 +455,17 @@ class Tuner:
         )
         if limiting:
             k._slack = 0
-            if k.waiting:
-                q = p * (4 if k.wait_share > 0.3 else 2)
-            else:
-                q = p * 2 if k.wait_share > 0.3 and k.busy > 0.85 else p + max(1, p // 2)
+            # The consumer's demand, from its wait: it spends 1 - wait_share of its time
+            # on its own work, so it could take rate / (1 - wait_share); Little's law
+            # turns that into calls in flight at the measured utilisation. One step
+            # grows by at most MAX_STEP (the estimate is as good as one window).
+            demand = p * k.busy / max(1.0 - k.wait_share, 0.05) / TARGET_BUSY
+            q = min(p * MAX_STEP, max(p + 1, math.ceil(demand)))
             caps: list[str] = []
             hi = k.hi if k.waiting else min(k.hi, max(self.cpu_budget, 1))
             if q > hi:
-                q, caps = hi, [f"bound {hi}"]
+                bound = f"cpu_budget={self.cpu_budget}" if hi < k.hi else f"bound {hi}"
+                q, caps = hi, [bound]
             if k._ceiling and now < k._ceiling_until and q > k._ceiling:
                 q, caps = k._ceiling, ["held after a growth that did not pay"]
             cores_left, workers_left = self._cpu_left(k, par)
@@ -422,7 +484,9 @@ class Tuner:
                 if q > fits:
                     q, caps = max(p, fits), ["RAM budget"]
             if q > p:
-                k._trial = (p, k.rate)
+                if not k._unchecked:
+                    k._trial = (p, k.rate, k.latency)
+                k._unchecked = False
                 self._set(k, q, f"{why}: {p}->{q}", now)
                 return
             k.state = f"limiting at {p} ({why}); held by {', '.join(caps) or 'its bound'}"
@@ -487,9 +551,15 @@ class Tuner:
         if not tunable:
             return
         k = max(tunable, key=lambda t: t.cores)
+        v = k.value
+        q = v - 1
+        if used > self.cpu_budget and k.cores > 0:
+            q = min(q, math.ceil(v * max(0.0, 1 - (used - self.cpu_budget) / k.cores)))
+        if workers > self.cpu_budget and not k.waiting:
+            q = min(q, v - math.ceil(workers - self.cpu_budget - 1e-9))
         self._set(
             k,
-            k.value - 1,
+            max(1, q),
             f"stages used {used:.1f} cores ({workers:.1f} CPU-busy workers) over "
             f"cpu_budget={self.cpu_budget}",
             now,

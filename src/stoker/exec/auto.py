@@ -208,6 +208,26 @@ class AutoExecutor(Executor):
             if ex is not None:
                 ex.release()
 
+    def to_threads(self, concurrency: int, reason: str) -> bool:
+        """Move the work from processes back to threads, now: the AUTOTUNE controller saw
+        its calls mostly wait (the work changed since the probe, or the probe ran on a
+        loaded machine). Chunks on the processes finish there. False if not on processes.
+        """
+        current = self._current
+        if self._probe is not None or current is None or current.kind != "process":
+            return False
+        request = self._request
+        self._tuned = max(1, int(concurrency))
+        if self.decision is not None:
+            self.decision = dataclasses.replace(
+                self.decision, executor="thread", reason=reason, waiting=True
+            )
+            if request.owner is not None:
+                _DECISIONS[request.owner] = self.decision
+        self._set_info("thread", reason)
+        self._switch(ThreadExecutor(request.spec, self._tuned, request.max_threads))
+        return True
+
     # -- choosing --------------------------------------------------------------------------
 
     def _set_info(self, executor: str, reason: str, **extra: Any) -> None:

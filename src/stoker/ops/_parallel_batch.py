@@ -74,7 +74,14 @@ class ParallelBatchIterator(ParallelIterator):
             if autotune:
                 self._concurrency = 1
             self._knob = self._tuner.add(
-                Knob(self, "parallelism", self._concurrency, autotune, hi=opts.io_concurrency)
+                Knob(
+                    self,
+                    "parallelism",
+                    self._concurrency,
+                    autotune,
+                    hi=opts.io_concurrency,
+                    key=ds,
+                )
             )
         self._request = ExecutorRequest(
             spec=_StackSpec(self.stage),

@@ -240,7 +240,7 @@ class ParallelInterleaveIterator(ParallelIterator):
             if autotune:
                 self._limit = 1
             self._knob = self._tuner.add(
-                Knob(self, "parallelism", self._limit, autotune, hi=2 * cycle)
+                Knob(self, "parallelism", self._limit, autotune, hi=2 * cycle, key=ds)
             )
         self._capacity = max(_BUFFER_MIN, 2 * ds._block_length)
         assert opts.cpu_budget is not None and opts.io_concurrency is not None

@@ -44,6 +44,7 @@ import time
 from typing import Any
 
 from stoker.autotune import Knob, tuner_for
+from stoker.autotune._tuner import MOVE_CPU
 from stoker.errors import WorkerError
 from stoker.exec import Completion, Executor, ExecutorRequest, Failure, make_executor
 from stoker.exec._base import ElementFn
@@ -58,6 +59,9 @@ __all__ = ["ParallelMapIterator"]
 #: Waiting for chunks in flight before keeping workers on set_state(). [Unit: second]
 _DRAIN_TIMEOUT_S = 2.0
 _TIDY_EVERY = 64
+#: Chunks at least this long whose CPU time is under MOVE_CPU of it *wait*: on worker
+#: processes, two in a row move the work to threads (AUTOTUNE). [Unit: second]
+_WAITING_CHUNK_S = 2e-3
 
 
 def _detached(ds: MapDataset) -> MapDataset:
@@ -130,9 +134,11 @@ class ParallelMapIterator(ParallelIterator):
                     1 if self._autotune else requested,
                     tunable=self._autotune,
                     hi=opts.io_concurrency,
+                    key=ds,
                 )
             )
         self._applied: tuple[int, str] | None = None  # (value, executor kind) applied
+        self._waiting_chunks = 0  # consecutive chunks that mostly waited
 
     @property
     def executor_info(self) -> dict[str, Any]:
@@ -160,20 +166,35 @@ class ParallelMapIterator(ParallelIterator):
             self._tuner.wake()
         return ex
 
+    def _to_threads(self, ex: Executor, knob: Knob) -> None:
+        """Calls on processes that mostly wait belong on threads, many in flight."""
+        to_threads = getattr(ex, "to_threads", None)
+        if to_threads is None:  # executor="process": the user's choice
+            return
+        reason = (
+            f"AUTOTUNE: calls on processes wait (CPU under {MOVE_CPU:.0%} of their time): "
+            "moved to threads"
+        )
+        if to_threads(knob.value, reason):
+            knob.tunable, knob.note = True, ""
+            knob.reset(reason)
+            self._applied = None
+
     def _tune(self, ex: Executor) -> None:
         """Apply the knob's value to the executor (this thread owns the executor)."""
         knob = self._knob
         assert knob is not None
         kind = ex.kind
-        if isinstance(getattr(type(ex), "concurrency", None), property):
+        if kind == "process":
+            if knob.tunable:
+                # Worker processes are started once, at the CPU budget: a start-up decision.
+                knob.value = ex.parallelism
+                knob.tunable = False
+                knob.state = knob.note = (
+                    f"processes: {ex.parallelism} workers, chosen at start-up (cpu_budget)"
+                )
+        elif isinstance(getattr(type(ex), "concurrency", None), property):
             ex.concurrency = knob.value  # type: ignore[attr-defined]
-        elif kind == "process" and knob.tunable:
-            # Worker processes are started once, at the CPU budget: a start-up decision.
-            knob.value = ex.parallelism
-            knob.tunable = False
-            knob.state = knob.note = (
-                f"processes: {ex.parallelism} workers, chosen at start-up (cpu_budget)"
-            )
         self._applied = (knob.value, kind)
 
     def _quiesce(self, run: Executor) -> None:
@@ -383,6 +404,11 @@ class ParallelMapIterator(ParallelIterator):
             n = len(seqs)
             if meter is not None:
                 meter.add_call(n, c.busy_s, c.cpu_s)
+                if c.busy_s > _WAITING_CHUNK_S and c.cpu_s < MOVE_CPU * c.busy_s:
+                    # One long chunk is a measurement; short ones need a second.
+                    self._waiting_chunks += 2 if c.busy_s > 5 * _WAITING_CHUNK_S else 1
+                else:
+                    self._waiting_chunks = 0
             # What an element costs is its CPU time: wall time beyond that is waiting, or
             # other processes' load preempting the worker, and sizing chunks by it would
             # shrink them (and multiply the consumer's per-chunk cost) exactly when the
@@ -400,6 +426,9 @@ class ParallelMapIterator(ParallelIterator):
                     results[seq] = r
                     self._ready.append(seq)
         if completions:
+            knob = self._knob
+            if knob is not None and self._waiting_chunks >= 2 and ex.kind == "process":
+                self._to_threads(ex, knob)
             self._chunk = ex.chunk_size(self._elem_s, self._elem_bytes)
             if self._fast is None and ex.kind == "inline":
                 self._fast = self._inline_fn()

@@ -197,7 +197,9 @@ class _PrefetchIterator(ParallelIterator):
         self._tuner = tuner_for(ctx) if size == AUTOTUNE else None
         self._knob: Knob | None = None
         if self._tuner is not None:
-            self._knob = self._tuner.add(Knob(self, "buffer", self._capacity, True, MAX_BUFFER))
+            self._knob = self._tuner.add(
+                Knob(self, "buffer", self._capacity, True, MAX_BUFFER, key=ds)
+            )
 
     @property
     def buffer_size(self) -> int:

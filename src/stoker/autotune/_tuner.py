@@ -32,6 +32,7 @@ from __future__ import annotations
 import importlib
 import logging
 import math
+import os
 import threading
 import time
 import weakref
@@ -50,6 +51,7 @@ __all__ = [
     "SETTLE_S",
     "TARGET_BUSY",
     "TICK_S",
+    "UNCHECKED_S",
     "WAITING_CPU",
     "WAIT_SHARE",
     "Knob",
@@ -86,6 +88,9 @@ GAIN = 1.05
 #: After a growth that did not pay, do not try above the old value for this long.
 #: [Unit: second]
 HOLD_S = 2.0
+#: After the executor changed under a knob, growths are not checked for this long.
+#: [Unit: second]
+UNCHECKED_S = 1.0
 #: Calls whose CPU time is below this share of their wall time *wait* (I/O, sleep);
 #: their workers count against the CPU budget by the cores they use, not one each.
 WAITING_CPU = 0.2
@@ -96,6 +101,10 @@ MOVE_CPU = 0.1
 MAX_BUFFER = 256
 #: Consecutive idle ticks after which the thread ends (a new run wakes it again).
 _IDLE_TICKS = 4
+#: Contention is read at most this often, from at most this many threads and processes.
+#: [Unit: second]
+_CONTENTION_S = 0.1
+_CONTENTION_THREADS = 8
 _ATTR = "_stoker_tuner"
 # The last value of each dataset's knobs: the next pass (epoch) starts there instead of
 # ramping up again. Keyed by the dataset object (weakly) and the knob's kind.
@@ -192,6 +201,7 @@ class Knob:
         self.wait_share = 0.0
         self.full_share = 0.0
         self.latency = 0.0  # wall time per element of its calls [Unit: second]
+        self.contention = 0.0  # share of runnable time waiting for a CPU (machine load)
         self.measured = False
         # The tuner's private state.
         self._t = time.perf_counter()
@@ -202,7 +212,7 @@ class Knob:
         self._ceiling_until = 0.0
         self._slack = 0
         self._settle = False
-        self._unchecked = False
+        self._unchecked_until = 0.0
 
     def active(self) -> bool:
         owner = self._owner()
@@ -228,8 +238,22 @@ class Knob:
         n = getattr(rec, "elements", 0) or 0
         return float(getattr(rec, "bytes", 0) or 0) / n if n else 0.0
 
-    def sample(self, now: float) -> bool:
-        """Close the window if it is complete; True if it was."""
+    def pids(self) -> list[int]:
+        """Worker processes of the stage's executor, if any."""
+        owner = self._owner()
+        run = getattr(owner, "_run", None)
+        try:
+            return list(getattr(run, "pids", ()))
+        except Exception:  # a closed executor
+            return []
+
+    def sample(self, now: float, contention: float = 0.0) -> bool:
+        """Close the window if it is complete; True if it was.
+
+        Args:
+            now: The tuner's clock.
+            contention: Share of runnable time spent waiting for a CPU (``_Contention``).
+        """
         dt = now - self._t
         if self._settle:
             if dt >= SETTLE_S:
@@ -238,7 +262,9 @@ class Knob:
             return False
         m = self.meter.read()
         calls = m[0] - self._m[0]
-        if dt < MIN_WINDOW_S or (calls < MIN_CALLS and dt < MAX_WINDOW_S):
+        # Few long calls (chunks on processes) fill a window once they cover its time.
+        enough = calls >= MIN_CALLS or (calls >= 2 and m[2] - self._m[2] >= dt)
+        if dt < MIN_WINDOW_S or (not enough and dt < MAX_WINDOW_S):
             return False
         d_el, d_busy, d_cpu, d_wait, d_full = (m[i] - self._m[i] for i in range(1, 6))
         self._t, self._m = now, m
@@ -252,7 +278,9 @@ class Knob:
         self.rate = d_el / dt
         slots = self.value if self.kind == "parallelism" else 1
         self.busy = min(1.0, d_busy / (slots * dt))
-        self.cpu_share = min(1.0, d_cpu / d_busy) if d_busy > 0 else 1.0
+        raw = d_cpu / d_busy if d_busy > 0 else 1.0
+        self.cpu_share = min(1.0, raw / max(1.0 - contention, 0.1))
+        self.contention = contention
         self.cores = d_cpu / dt if self.kind == "parallelism" else 0.0
         self.latency = d_busy / d_el if d_el else d_busy / calls
         self.measured = True
@@ -265,7 +293,9 @@ class Knob:
         self.restart_window(time.perf_counter())
         self._trial = None
         self._ceiling = 0
-        self._unchecked = True
+        # Chunks still finish on the old executor for a while: windows until then mix
+        # both, so growths are not checked against them.
+        self._unchecked_until = time.perf_counter() + UNCHECKED_S
         self.state = reason
 
     def restart_window(self, now: float) -> None:
@@ -290,6 +320,7 @@ class Knob:
                 "cores": round(self.cores, 3),
                 "wait_share": round(self.wait_share, 3),
                 "full_share": round(self.full_share, 3),
+                "contention": round(self.contention, 3),
             }
             if self.measured
             else None,
@@ -316,6 +347,57 @@ def _ledger(ctx: Any) -> Any:
         return None
 
 
+class _Contention:
+    """How much of the time our workers were *runnable* they spent waiting for a CPU
+    (another process had it), from Linux's per-thread schedstat: what tells, on a loaded
+    machine, a call that burns CPU but gets little of it from a call that waits.
+
+    A call's wall time is its CPU time, its time runnable but not running, and its time
+    blocked (I/O, sleep, a lock). With ``f`` the runnable share not running, the CPU a
+    call *wants* is ``cpu / (1 - f)``; :class:`Tuner` divides measured CPU shares by
+    ``1 - f``. Reading is cheap (a few threads, at most every :data:`_CONTENTION_S`);
+    where schedstat is missing, ``f`` stays 0 (shares are taken as measured).
+    """
+
+    def __init__(self) -> None:
+        self.f = 0.0
+        self._last: dict[str, tuple[int, int]] = {}
+        self._t = 0.0
+        self._ok = os.path.exists("/proc/self/schedstat")
+
+    def update(self, now: float, pids: list[int]) -> float:
+        if not self._ok or now - self._t < _CONTENTION_S:
+            return self.f
+        self._t = now
+        from stoker.exec.threads import POOL
+
+        paths = [
+            f"/proc/self/task/{t.native_id}/schedstat"
+            for t in POOL.threads()[:_CONTENTION_THREADS]
+            if t.native_id is not None
+        ]
+        paths += [f"/proc/{pid}/schedstat" for pid in pids[:_CONTENTION_THREADS]]
+        run = delay = 0
+        seen: dict[str, tuple[int, int]] = {}
+        for path in paths:
+            try:
+                with open(path, "rb") as f:
+                    fields = f.read().split()
+                cpu_ns, delay_ns = int(fields[0]), int(fields[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            seen[path] = (cpu_ns, delay_ns)
+            last = self._last.get(path)
+            if last is not None:
+                run += cpu_ns - last[0]
+                delay += delay_ns - last[1]
+        self._last = seen
+        if run + delay > 2_000_000:  # 2 ms of runnable time: enough to judge
+            share = delay / (run + delay)
+            self.f = share if self.f == 0.0 else 0.5 * self.f + 0.5 * share
+        return self.f
+
+
 class Tuner:
     """The controller of one pipeline (``tuner_for(ctx)``); see the module docstring."""
 
@@ -331,6 +413,12 @@ class Tuner:
         self._woken = False
         self._t0 = time.perf_counter()
         self._over = 0  # consecutive windows over the CPU budget
+        self._contention = _Contention()
+
+    @property
+    def contention(self) -> float:
+        """Share of our workers' runnable time spent waiting for a CPU (0: none)."""
+        return self._contention.f
 
     # -- stages ----------------------------------------------------------------------------
 
@@ -381,7 +469,11 @@ class Tuner:
         self._woken = False
         if now is None:
             now = time.perf_counter()
-        ready = [k for k in knobs if k.sample(now)]
+        pids: list[int] = []
+        for k in knobs:
+            pids.extend(k.pids())
+        f = self._contention.update(now, pids)
+        ready = [k for k in knobs if k.sample(now, f)]
         if not ready:
             return True
         par = [k for k in knobs if k.kind == "parallelism"]
@@ -484,9 +576,8 @@ class Tuner:
                 if q > fits:
                     q, caps = max(p, fits), ["RAM budget"]
             if q > p:
-                if not k._unchecked:
+                if now >= k._unchecked_until:
                     k._trial = (p, k.rate, k.latency)
-                k._unchecked = False
                 self._set(k, q, f"{why}: {p}->{q}", now)
                 return
             k.state = f"limiting at {p} ({why}); held by {', '.join(caps) or 'its bound'}"

@@ -109,6 +109,14 @@ class AutoExecutor(Executor):
         if self._probe is None and isinstance(current, ThreadExecutor):
             current.concurrency = self._tuned
 
+    @property
+    def pids(self) -> list[int]:
+        """Worker processes now computing (none on threads)."""
+        pids: list[int] = []
+        for ex in (self._current, *self._draining):
+            pids.extend(getattr(ex, "pids", ()))
+        return pids
+
     def ready(self) -> bool:
         return self._current is not None and self._current.ready()
 
@@ -209,12 +217,17 @@ class AutoExecutor(Executor):
                 ex.release()
 
     def to_threads(self, concurrency: int, reason: str) -> bool:
-        """Move the work from processes back to threads, now: the AUTOTUNE controller saw
-        its calls mostly wait (the work changed since the probe, or the probe ran on a
-        loaded machine). Chunks on the processes finish there. False if not on processes.
+        """Move the work from processes back to threads, now, or cancel processes still
+        starting: the AUTOTUNE controller saw its calls mostly wait (the work changed
+        since the probe). Chunks on the processes finish there. False if neither.
         """
         current = self._current
-        if self._probe is not None or current is None or current.kind != "process":
+        if self._probe is not None or current is None:
+            return False
+        starting, self._starting = self._starting, None
+        if starting is not None:  # processes chosen for work that has changed since
+            starting.close()
+        elif current.kind != "process":
             return False
         request = self._request
         self._tuned = max(1, int(concurrency))
@@ -225,8 +238,16 @@ class AutoExecutor(Executor):
             if request.owner is not None:
                 _DECISIONS[request.owner] = self.decision
         self._set_info("thread", reason)
-        self._switch(ThreadExecutor(request.spec, self._tuned, request.max_threads))
+        if isinstance(current, ThreadExecutor):
+            current.concurrency = self._tuned
+        else:
+            self._switch(ThreadExecutor(request.spec, self._tuned, request.max_threads))
         return True
+
+    @property
+    def starting(self) -> bool:
+        """Worker processes are starting (threads compute meanwhile)."""
+        return self._starting is not None
 
     # -- choosing --------------------------------------------------------------------------
 

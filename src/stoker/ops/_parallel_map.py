@@ -139,6 +139,9 @@ class ParallelMapIterator(ParallelIterator):
             )
         self._applied: tuple[int, str] | None = None  # (value, executor kind) applied
         self._waiting_chunks = 0  # consecutive chunks that mostly waited
+        # Elements pending on the executor the work moved away from: the window grows by
+        # them until they are delivered, so the new executor is fed while they drain.
+        self._draining = 0
 
     @property
     def executor_info(self) -> dict[str, Any]:
@@ -171,11 +174,14 @@ class ParallelMapIterator(ParallelIterator):
         to_threads = getattr(ex, "to_threads", None)
         if to_threads is None:  # executor="process": the user's choice
             return
-        reason = (
-            f"AUTOTUNE: calls on processes wait (CPU under {MOVE_CPU:.0%} of their time): "
-            "moved to threads"
+        on_processes = ex.kind == "process"
+        reason = f"AUTOTUNE: calls wait (CPU under {MOVE_CPU:.0%} of their time): " + (
+            "moved to threads" if on_processes else "staying on threads, not processes"
         )
         if to_threads(knob.value, reason):
+            self._waiting_chunks = 0
+            if on_processes:
+                self._draining = len(self._pending)
             knob.tunable, knob.note = True, ""
             knob.reset(reason)
             self._applied = None
@@ -291,7 +297,7 @@ class ParallelMapIterator(ParallelIterator):
         if knob is not None and self._applied != (knob.value, ex.kind):
             self._tune(ex)
         chunk = self._chunk
-        window = 2 * ex.slots * chunk
+        window = 2 * ex.slots * chunk + self._draining
         pending = self._pending
         while (
             not self._end
@@ -353,6 +359,8 @@ class ParallelMapIterator(ParallelIterator):
         self._delivered += 1
         if self._delivered % _TIDY_EVERY == 0:
             self._tidy()
+        if self._draining:
+            self._draining -= 1
         self.stats.add(elements=1)
         if type(r) is Failure:
             if r.from_input:
@@ -404,7 +412,9 @@ class ParallelMapIterator(ParallelIterator):
             n = len(seqs)
             if meter is not None:
                 meter.add_call(n, c.busy_s, c.cpu_s)
-                if c.busy_s > _WAITING_CHUNK_S and c.cpu_s < MOVE_CPU * c.busy_s:
+                # CPU a call got over what it would have got on a free machine.
+                free = 1.0 - self._tuner.contention if self._tuner is not None else 1.0
+                if c.busy_s > _WAITING_CHUNK_S and c.cpu_s < MOVE_CPU * c.busy_s * free:
                     # One long chunk is a measurement; short ones need a second.
                     self._waiting_chunks += 2 if c.busy_s > 5 * _WAITING_CHUNK_S else 1
                 else:
@@ -427,7 +437,11 @@ class ParallelMapIterator(ParallelIterator):
                     self._ready.append(seq)
         if completions:
             knob = self._knob
-            if knob is not None and self._waiting_chunks >= 2 and ex.kind == "process":
+            if (
+                knob is not None
+                and self._waiting_chunks >= 2
+                and (ex.kind == "process" or getattr(ex, "starting", False))
+            ):
                 self._to_threads(ex, knob)
             self._chunk = ex.chunk_size(self._elem_s, self._elem_bytes)
             if self._fast is None and ex.kind == "inline":
@@ -464,6 +478,7 @@ class ParallelMapIterator(ParallelIterator):
         self._chunks.clear()
         self._end = self._barrier = False
         self._broken = None
+        self._draining = 0
 
     # -- visibility ------------------------------------------------------------------------
 

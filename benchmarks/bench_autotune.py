@@ -90,6 +90,11 @@ def _call_s(fn: Callable[[Any], Any], calls: int = 20) -> float:
     return (time.perf_counter() - start) / calls
 
 
+def best_call_s(fn: Callable[[Any], Any], calls: int = 20, reps: int = 5) -> float:
+    """The fastest of ``reps`` measurements: the cost of a call on an idle core."""
+    return min(_call_s(fn, calls) for _ in range(reps))
+
+
 def calibrate(make: Callable[[int], Callable[[Any], Any]], target_s: float, start: int) -> int:
     """The parameter giving ``make(p)`` about ``target_s`` per call."""
     p = start
@@ -242,7 +247,7 @@ def workloads(quick: bool) -> dict[str, dict[str, Any]]:
         "gil_python": {"fn": functools.partial(py_work, iters=iters), "n": int(3000 * scale)},
         "numpy": {"fn": functools.partial(np_work, size=size), "n": int(3000 * scale)},
         "io_wait": {"fn": functools.partial(sleep_work, seconds=2e-3), "n": int(20_000 * scale)},
-        "prefetch": {"n": int(2000 * scale)},
+        "prefetch": {"n": int(1000 * scale)},
         "chain": {
             "fn": functools.partial(sleep_work, seconds=1e-3),
             "fn2": functools.partial(np_work, size=small),
@@ -260,7 +265,7 @@ def bench_stoker(quick: bool, runs: int) -> dict[str, dict[str, Any]]:
     cpu_lim = {}
     for name in ("gil_python", "numpy"):
         fn, n = w[name]["fn"], w[name]["n"]
-        serial = _call_s(fn, 50)
+        serial = best_call_s(fn)
         cpu_lim[name] = CORES / serial
         sweep = [
             (
@@ -274,7 +279,7 @@ def bench_stoker(quick: bool, runs: int) -> dict[str, dict[str, Any]]:
         compare(name, n, cpu_lim[name], auto, sweep, runs)
 
     fn, n = w["io_wait"]["fn"], w["io_wait"]["n"]
-    latency = _call_s(fn, 50)
+    latency = best_call_s(fn)
     sweep = [
         (f"map({p})", Dataset.range(n).map(fn, num_parallel_calls=p, executor="thread"))
         for p in (16, 32, 64)
@@ -288,7 +293,7 @@ def bench_stoker(quick: bool, runs: int) -> dict[str, dict[str, Any]]:
     def consume(_: Any) -> None:
         busy_wait(1e-3)
 
-    step = max(_call_s(producer, 50), 1e-3)
+    step = max(best_call_s(producer), 1e-3)
     sweep = [
         (f"map(producer).prefetch({b})", Dataset.range(n).map(producer).prefetch(b))
         for b in (1, 2, 8, 32)
@@ -297,7 +302,7 @@ def bench_stoker(quick: bool, runs: int) -> dict[str, dict[str, Any]]:
     compare("prefetch", n, 1 / step, auto, sweep, runs, consume)
 
     fn, fn2, n = w["chain"]["fn"], w["chain"]["fn2"], w["chain"]["n"]
-    lim = min(IO_CONCURRENCY / _call_s(fn, 50), CORES / _call_s(fn2, 50))
+    lim = min(IO_CONCURRENCY / best_call_s(fn), CORES / best_call_s(fn2))
 
     def chain(p1: int, p2: int) -> Any:
         return (
@@ -321,7 +326,7 @@ def bench_stoker(quick: bool, runs: int) -> dict[str, dict[str, Any]]:
         "switch_cpu": functools.partial(np_work, size=w["small"]["size"]),
     }
     big = 10**7
-    latency = _call_s(wait4, 30)
+    latency = best_call_s(wait4)
     for name, before in phases.items():
         print(f"\n== {name}: throughput in the second after the switch to 4 ms waits")
         best, best_name = 0.0, ""

@@ -559,7 +559,7 @@ class Tuner:
                 bound = f"cpu_budget={self.cpu_budget}" if hi < k.hi else f"bound {hi}"
                 q, caps = hi, [bound]
             if k._ceiling and now < k._ceiling_until and q > k._ceiling:
-                q, caps = k._ceiling, ["held after a growth that did not pay"]
+                q, caps = k._ceiling, ["a growth above it that did not pay"]
             cores_left, workers_left = self._cpu_left(k, par)
             q_cpu = p
             if k.cores > 1e-6:

@@ -8,6 +8,8 @@ consumer's thread pulls the elements (the input is only touched there) and up to
 
 Stacking small elements costs less than a hand-off to a thread: once the measured cost of
 a stack is below :data:`_INLINE_BELOW_S`, batches are stacked inline (``it.inline``).
+With ``num_parallel_calls=AUTOTUNE`` the stacks at once start at one and the pipeline's
+controller (:mod:`stoker.autotune`) moves them while it runs.
 
 The executor is the shared thread pool's (``make_executor("thread")``); the iterator is a
 :class:`~stoker.ops._parallel_common.ParallelIterator` (lazy start, Ctrl-C, restores).

@@ -13,6 +13,10 @@ touched by one task at a time, the outer input only by the consumer's thread. In
 iterators are made on the consumer's thread in input order, so pass numbering (random
 ops in inner datasets) matches the sequential op.
 
+With ``num_parallel_calls=AUTOTUNE`` the limit on tasks at once starts at one and the
+pipeline's controller (:mod:`stoker.autotune`) moves it; ``cycle_length`` is never changed
+(the order depends on it).
+
 ``deterministic=False`` skips a slot whose buffer is empty for one that has elements;
 each slot's own elements stay in order.
 

@@ -17,6 +17,11 @@ stays near 2% of a core for processes. Element cost is measured as CPU time (wai
 counted at a quarter): on a busy machine wall time grows, and chunks sized by it would
 shrink exactly when the consumer's per-chunk cost hurts most.
 
+AUTOTUNE (:mod:`stoker.autotune`): with ``num_parallel_calls=AUTOTUNE`` the stage starts at
+one call and the pipeline's controller moves its calls at once while it runs (the stage
+applies a new value at its next fill, on its own thread); calls on worker processes that
+turn out to wait move to threads. An explicit integer is reported but never changed.
+
 The executor comes by name from :func:`stoker.exec.make_executor` (``"thread"``,
 ``"process"``, ``"auto"``, ...); this module sees only the executor interface.
 ``executor="auto"`` (:mod:`stoker.exec.auto`) measures the function on its first elements

@@ -7,6 +7,10 @@ the producer at most one more, which it makes while the buffer is full. ``buffer
 adds no thread (elements pass straight through); ``AUTOTUNE`` starts at
 :data:`AUTOTUNE_START`.
 
+With ``AUTOTUNE`` the pipeline's controller (:mod:`stoker.autotune`) grows the buffer
+while the consumer waits at times and the producer at others (bursts); ``next()`` applies
+a new size.
+
 The thread starts on the first ``next()``. It holds only weak references to the buffer
 and the input while it waits for room, so a dropped iterator is collected, and its
 finalizer stops the thread. The input is touched by the producer thread alone while it

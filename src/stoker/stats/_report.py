@@ -267,6 +267,10 @@ def _record(rec: Any, depth: int, wall: float) -> StageRecord:
         autotune=dict(info["autotune"]) if isinstance(info.get("autotune"), dict) else None,
     )
     record.advice = _advice(record, has_input=bool(rec.children), takes_fn="(" in rec.label)
+    tuned = record.autotune
+    if tuned and tuned.get("autotune") and tuned.get("state"):
+        # AUTOTUNE owns this stage's knob: say why it is where it is first.
+        record.advice = f"AUTOTUNE: {tuned['state']}. Otherwise: {record.advice}"
     return record
 
 

@@ -257,13 +257,19 @@ def workloads(quick: bool) -> dict[str, dict[str, Any]]:
     }
 
 
-def bench_stoker(quick: bool, runs: int) -> dict[str, dict[str, Any]]:
+def bench_stoker(quick: bool, runs: int, only: set[str]) -> dict[str, dict[str, Any]]:
     import stoker as sk
     from stoker import AUTOTUNE, Dataset
 
     w = workloads(quick)
     cpu_lim = {}
+
+    def want(name: str) -> bool:
+        return not only or name in only
+
     for name in ("gil_python", "numpy"):
+        if not want(name):
+            continue
         fn, n = w[name]["fn"], w[name]["n"]
         serial = best_call_s(fn)
         cpu_lim[name] = CORES / serial
@@ -278,46 +284,49 @@ def bench_stoker(quick: bool, runs: int) -> dict[str, dict[str, Any]]:
         auto = Dataset.range(n).map(fn, num_parallel_calls=AUTOTUNE)
         compare(name, n, cpu_lim[name], auto, sweep, runs)
 
-    fn, n = w["io_wait"]["fn"], w["io_wait"]["n"]
-    latency = best_call_s(fn)
-    sweep = [
-        (f"map({p})", Dataset.range(n).map(fn, num_parallel_calls=p, executor="thread"))
-        for p in (16, 32, 64)
-    ]
-    auto = Dataset.range(n).map(fn, num_parallel_calls=AUTOTUNE)
-    compare("io_wait", n, IO_CONCURRENCY / latency, auto, sweep, runs)
+    if want("io_wait"):
+        fn, n = w["io_wait"]["fn"], w["io_wait"]["n"]
+        latency = best_call_s(fn)
+        sweep = [
+            (f"map({p})", Dataset.range(n).map(fn, num_parallel_calls=p, executor="thread"))
+            for p in (16, 32, 64)
+        ]
+        auto = Dataset.range(n).map(fn, num_parallel_calls=AUTOTUNE)
+        compare("io_wait", n, IO_CONCURRENCY / latency, auto, sweep, runs)
 
-    n = w["prefetch"]["n"]
-    producer = functools.partial(sleep_work, seconds=1e-3)
+    if want("prefetch"):
+        n = w["prefetch"]["n"]
+        producer = functools.partial(sleep_work, seconds=1e-3)
 
-    def consume(_: Any) -> None:
-        busy_wait(1e-3)
+        def consume(_: Any) -> None:
+            busy_wait(1e-3)
 
-    step = max(best_call_s(producer), 1e-3)
-    sweep = [
-        (f"map(producer).prefetch({b})", Dataset.range(n).map(producer).prefetch(b))
-        for b in (1, 2, 8, 32)
-    ]
-    auto = Dataset.range(n).map(producer).prefetch(AUTOTUNE)
-    compare("prefetch", n, 1 / step, auto, sweep, runs, consume)
+        step = max(best_call_s(producer), 1e-3)
+        sweep = [
+            (f"map(producer).prefetch({b})", Dataset.range(n).map(producer).prefetch(b))
+            for b in (1, 2, 8, 32)
+        ]
+        auto = Dataset.range(n).map(producer).prefetch(AUTOTUNE)
+        compare("prefetch", n, 1 / step, auto, sweep, runs, consume)
 
-    fn, fn2, n = w["chain"]["fn"], w["chain"]["fn2"], w["chain"]["n"]
-    lim = min(IO_CONCURRENCY / best_call_s(fn), CORES / best_call_s(fn2))
+    if want("chain"):
+        fn, fn2, n = w["chain"]["fn"], w["chain"]["fn2"], w["chain"]["n"]
+        lim = min(IO_CONCURRENCY / best_call_s(fn), CORES / best_call_s(fn2))
 
-    def chain(p1: int, p2: int) -> Any:
-        return (
+        def chain(p1: int, p2: int) -> Any:
+            return (
+                Dataset.range(n)
+                .map(fn, num_parallel_calls=p1, executor="thread")
+                .map(fn2, num_parallel_calls=p2, executor="thread")
+            )
+
+        sweep = [(f"map({p1}).map({p2})", chain(p1, p2)) for p1 in (8, 32) for p2 in (1, CORES)]
+        auto = (
             Dataset.range(n)
-            .map(fn, num_parallel_calls=p1, executor="thread")
-            .map(fn2, num_parallel_calls=p2, executor="thread")
+            .map(fn, num_parallel_calls=AUTOTUNE)
+            .map(fn2, num_parallel_calls=AUTOTUNE, executor="thread")
         )
-
-    sweep = [(f"map({p1}).map({p2})", chain(p1, p2)) for p1 in (8, 32) for p2 in (1, CORES)]
-    auto = (
-        Dataset.range(n)
-        .map(fn, num_parallel_calls=AUTOTUNE)
-        .map(fn2, num_parallel_calls=AUTOTUNE, executor="thread")
-    )
-    compare("chain", n, lim, auto, sweep, runs)
+        compare("chain", n, lim, auto, sweep, runs)
 
     # -- mid-run changes ------------------------------------------------------------------
     wait4 = functools.partial(sleep_work, seconds=4e-3)
@@ -328,6 +337,8 @@ def bench_stoker(quick: bool, runs: int) -> dict[str, dict[str, Any]]:
     big = 10**7
     latency = best_call_s(wait4)
     for name, before in phases.items():
+        if not want(name):
+            continue
         print(f"\n== {name}: throughput in the second after the switch to 4 ms waits")
         best, best_name = 0.0, ""
         for p in (16, 32, 64):
@@ -339,25 +350,35 @@ def bench_stoker(quick: bool, runs: int) -> dict[str, dict[str, Any]]:
             if rate > best:
                 best, best_name = rate, f"map({p})"
         ROWS.append(row(name, "stoker-best", best, "el/s", 64 / latency, None, best_name))
-        rates = []
-        for _ in range(runs):
-            sw = Switch(before, wait4, 0.5 if quick else 2.0)
-            ds = Dataset.range(big).map(sw, num_parallel_calls=AUTOTUNE)
-            rates.append(after_switch(ds.iterator, sw))
-        rate = statistics.median(rates)
-        vs = rate / best if best else 0.0
-        print(f"   AUTOTUNE through the switch      {rate:10,.0f} el/s  {vs:.2f}x hand-tuned")
-        ROWS.append(
-            row(
-                name,
-                "stoker",
-                rate,
-                "el/s",
-                64 / latency,
-                None,
-                f"AUTOTUNE, 1 s after the switch; {vs:.2f}x hand-tuned new phase ({best_name})",
+        # executor="auto" (the default) may put the first phase on processes (its probe
+        # decides); executor="thread" shows the controller alone.
+        for peer, executor in (("stoker", "auto"), ("stoker-thread", "thread")):
+            rates = []
+            for _ in range(runs):
+                sw = Switch(before, wait4, 0.5 if quick else 2.0)
+                ds = Dataset.range(big).map(sw, num_parallel_calls=AUTOTUNE, executor=executor)
+                it = ds.iterator()
+                rates.append(after_switch(lambda it=it: it, sw))
+                kind = it.executor_info.get("executor", "?")
+                del it
+            rate = statistics.median(rates)
+            vs = rate / best if best else 0.0
+            print(
+                f"   AUTOTUNE executor={executor!r:<9} {rate:10,.0f} el/s  {vs:.2f}x hand-tuned"
+                f" (last run ended on {kind})"
             )
-        )
+            ROWS.append(
+                row(
+                    name,
+                    peer,
+                    rate,
+                    "el/s",
+                    64 / latency,
+                    None,
+                    f"AUTOTUNE executor={executor!r}, 1 s after the switch; {vs:.2f}x "
+                    f"hand-tuned new phase ({best_name})",
+                )
+            )
         ROWS.append(row(name, "limit", 64 / latency, "el/s", 64 / latency, None, ""))
     del sk
     return w
@@ -416,13 +437,16 @@ def main() -> None:
     add_contract_args(parser)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--peers-only", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--only", default="", help="comma-separated workloads to run (default: all)"
+    )
     args = parser.parse_args()
     runs = 1 if args.quick else args.runs
     if args.peers_only:
         print(json.dumps(bench_tf(args.quick, runs)))
         return
     print(f"bench_autotune: {CORES} cores, load {os.getloadavg()[0]:.2f}")
-    bench_stoker(args.quick, runs)
+    bench_stoker(args.quick, runs, set(filter(None, args.only.split(","))))
     if args.peer_python:
         got, why = run_peer_child(
             args.peer_python,

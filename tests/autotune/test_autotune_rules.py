@@ -224,3 +224,24 @@ def test_a_stopped_stage_is_not_tuned() -> None:
 def test_a_knob_never_goes_below_one(value: int) -> None:
     sim = _Sim(_tuner())
     assert sim.add("map(x)", value=value).value == 1
+
+
+def test_it_follows_the_consumer_down_and_up_again() -> None:
+    sim = _Sim(_tuner(cpu_budget=2, io_concurrency=64))
+    k = sim.add("map(read)", value=32)
+    for _ in range(12):  # a slow consumer: workers idle, nobody waits
+        sim.window({k: {"busy": 0.1, "cpu": 0.02, "wait": 0.0, "latency": 4e-3}})
+    low = k.value
+    assert low < 16
+    for _ in range(6):  # the consumer speeds up: it waits, the workers are all busy
+        sim.window({k: {"busy": 0.97, "cpu": 0.02, "wait": 0.7, "latency": 4e-3}})
+    assert k.value > low
+
+
+def test_a_change_of_work_clears_a_hold() -> None:
+    sim = _Sim(_tuner(cpu_budget=8, io_concurrency=64))
+    k = sim.add("map(x)", value=4)
+    k._ceiling, k._ceiling_until, k._ceiling_latency = 4, sim.now + 100, 0.3e-3
+    for _ in range(3):  # calls now take 4 ms and wait: the old hold no longer applies
+        sim.window({k: {"busy": 0.97, "cpu": 0.02, "wait": 0.8, "latency": 4e-3}})
+    assert k.value > 4

@@ -15,9 +15,10 @@ that time on a CPU (``cpu_share``: a call that mostly waits shows a low share, o
 burns shows ~1), the cores it used (``cores``) and how long its consumer waited for it
 (``wait_share``). The rules (docs/autotune.md):
 
-* **grow** a stage its consumer waits for while its workers are busy: doubling (x4 for
-  calls that mostly wait and a consumer that waits a lot), capped by the CPU budget left
-  by the other stages, ``io_concurrency``, the knob's bound and the RAM ledger's room;
+* **grow** a stage its consumer waits for while its workers are busy, to what the
+  consumer's demand needs by Little's law (at most :data:`MAX_STEP` times per step),
+  capped by the CPU budget left by the other stages, ``io_concurrency``, the knob's bound
+  and the RAM ledger's room; CPU shares are corrected for machine load (schedstat);
 * **check** each growth (hill climbing): if throughput did not rise by :data:`GAIN`, go
   back and do not try above the old value for :data:`HOLD_S` (a GIL-holding function on
   threads, a consumer that is the real limit);

@@ -42,6 +42,7 @@ from typing import Any
 __all__ = [
     "BUSY_HIGH",
     "BUSY_LOW",
+    "CORES_SLACK",
     "GAIN",
     "HOLD_S",
     "MAX_STEP",
@@ -98,6 +99,9 @@ WAITING_CPU = 0.2
 #: Calls on worker processes below this CPU share move to threads: stricter than
 #: WAITING_CPU, as a CPU-bound worker on a loaded machine also shows a low share.
 MOVE_CPU = 0.1
+#: Cores the stages may use beyond the budget, as a share of it, before they are cut
+#: back (measurement noise; a worker's own overhead).
+CORES_SLACK = 0.2
 #: Largest prefetch buffer the tuner sets (the RAM ledger may stop it earlier).
 MAX_BUFFER = 256
 #: Consecutive idle ticks after which the thread ends (a new run wakes it again).
@@ -226,12 +230,14 @@ class Knob:
 
     @property
     def workers(self) -> float:
-        """CPU-busy workers it counts for against the budget."""
+        """CPU-busy workers it counts for against the budget: one per call in flight for
+        calls that burn CPU, none for calls that wait (their CPU use is held to the
+        budget by the cores check instead)."""
         if self.kind != "parallelism":
             return 0.0
         if not self.measured:
             return float(self.value)
-        return self.cores if self.waiting else float(self.value)
+        return 0.0 if self.waiting else float(self.value)
 
     def elem_bytes(self) -> float:
         owner = self._owner()
@@ -564,7 +570,9 @@ class Tuner:
             cores_left, workers_left = self._cpu_left(k, par)
             q_cpu = p
             if k.cores > 1e-6:
-                q_cpu = int(p * max(cores_left, 0.0) / k.cores + 1e-9)
+                # The same slack as _enforce_cpu allows, so a growth is not undone there.
+                slack = CORES_SLACK * self.cpu_budget + 0.1
+                q_cpu = int(p * max(cores_left + slack, 0.0) / k.cores + 1e-9)
             if not k.waiting:
                 q_cpu = min(q_cpu, int(workers_left + 1e-9))
             q_cpu = max(q_cpu, 1)
@@ -632,7 +640,7 @@ class Tuner:
         live = [k for k in par if k.active() and k.measured]
         used = sum(k.cores for k in live)
         workers = sum(k.workers for k in live)
-        if used <= self.cpu_budget * 1.2 + 0.1 and workers <= self.cpu_budget + 1e-9:
+        if used <= self.cpu_budget * (1 + CORES_SLACK) + 0.1 and workers <= self.cpu_budget + 1e-9:
             self._over = 0
             return
         self._over += 1

@@ -7,6 +7,10 @@ the producer at most one more, which it makes while the buffer is full. ``buffer
 adds no thread (elements pass straight through); ``AUTOTUNE`` starts at
 :data:`AUTOTUNE_START`.
 
+With ``AUTOTUNE`` the pipeline's controller (:mod:`stoker.autotune`) grows the buffer
+while the consumer waits at times and the producer at others (bursts); ``next()`` applies
+a new size.
+
 The thread starts on the first ``next()``. It holds only weak references to the buffer
 and the input while it waits for room, so a dropped iterator is collected, and its
 finalizer stops the thread. The input is touched by the producer thread alone while it
@@ -24,6 +28,8 @@ import time
 import weakref
 from typing import Any
 
+from stoker.autotune import Knob, Meter, tuner_for
+from stoker.autotune._tuner import MAX_BUFFER
 from stoker.dataset import Dataset
 from stoker.errors import CheckpointError
 from stoker.exec._base import Failure
@@ -98,8 +104,10 @@ def _produce(
     buffer_ref: weakref.ref[_Buffer],
     cursor_ref: weakref.ref[InputCursor],
     stats: Recorder,
+    meter: Meter | None,
 ) -> None:
     cond = sync.cond
+    clock = time.thread_time
     try:
         while not sync.stop:
             # Pull first, then wait for room (as a thread feeding a bounded queue does): the
@@ -109,12 +117,21 @@ def _produce(
             if cursor is None:
                 return
             start = time.perf_counter()
+            cpu = clock() if meter is not None else 0.0
             item, last = pull_outcome(cursor)
             cursor = None
-            stats.add(busy_s=time.perf_counter() - start)
+            busy = time.perf_counter() - start
+            stats.add(busy_s=busy)
+            if meter is not None:
+                meter.add_call(1, busy, clock() - cpu)
             with cond:
                 # An error is never held back: its traceback references the input, and a
                 # thread holding it while it waits would keep a dropped iterator alive.
+                if item[1] == _VALUE and sync.size >= sync.capacity and meter is not None:
+                    full = time.perf_counter()
+                    while sync.size >= sync.capacity and not sync.stop:
+                        cond.wait(POLL_S)
+                    meter.full_s += time.perf_counter() - full
                 while item[1] == _VALUE and sync.size >= sync.capacity and not sync.stop:
                     cond.wait(POLL_S)
                 buffer = buffer_ref()
@@ -180,6 +197,13 @@ class _PrefetchIterator(ParallelIterator):
         self._frontier = 0  # seq of the first element not delivered
         self._done = False
         self._delivered = 0
+        # AUTOTUNE (stoker.autotune): the tuner sets the buffer size, next() applies it.
+        self._tuner = tuner_for(ctx) if size == AUTOTUNE else None
+        self._knob: Knob | None = None
+        if self._tuner is not None:
+            self._knob = self._tuner.add(
+                Knob(self, "buffer", self._capacity, True, MAX_BUFFER, key=ds)
+            )
 
     @property
     def buffer_size(self) -> int:
@@ -194,24 +218,39 @@ class _PrefetchIterator(ParallelIterator):
         self._buffer.clear()
         thread = threading.Thread(
             target=_produce,
-            args=(sync, weakref.ref(self._buffer), weakref.ref(self._cursor), self.stats),
+            args=(
+                sync,
+                weakref.ref(self._buffer),
+                weakref.ref(self._cursor),
+                self.stats,
+                self._knob.meter if self._knob is not None else None,
+            ),
             name=f"stoker-prefetch-{self.stage}",
             daemon=True,
         )
         run = _Producer(sync, thread)
         thread.start()
+        if self._tuner is not None:
+            self._tuner.wake()
         return run
 
     def _next(self) -> Any:
         if self._done:
             raise StopIteration
         buffer, sync = self._buffer, self._sync
+        knob = self._knob
         with sync.cond:
+            if knob is not None and knob.value != sync.capacity:
+                self._capacity = sync.capacity = knob.value
+                sync.cond.notify_all()
             if not buffer:
                 start = time.perf_counter()
                 while not buffer and sync.running:
                     sync.cond.wait(POLL_S)
-                self.stats.add_wait(time.perf_counter() - start)
+                waited = time.perf_counter() - start
+                self.stats.add_wait(waited)
+                if knob is not None:
+                    knob.meter.wait_s += waited
                 if not buffer:
                     raise RuntimeError(f"{self.stage}: the prefetch thread stopped early")
             seq, kind, value = buffer.popleft()
@@ -265,4 +304,5 @@ class _PrefetchIterator(ParallelIterator):
             "buffered": sync.size,
             "in_flight": int(running and sync.size < sync.capacity),
             "capacity": self._capacity,
+            **({"autotune": self._knob.info()} if self._knob is not None else {}),
         }

@@ -43,6 +43,7 @@ import itertools
 import time
 from typing import Any
 
+from stoker.autotune._ram import element_bytes
 from stoker.errors import WorkerError
 from stoker.exec import Completion, Executor, ExecutorRequest, Failure, make_executor
 from stoker.exec._base import ElementFn
@@ -234,11 +235,13 @@ class ParallelMapIterator(ParallelIterator):
         chunk = self._chunk
         window = 2 * ex.slots * chunk
         pending = self._pending
+        ram = self._ram
         while (
             not self._end
             and not self._barrier
             and len(pending) + chunk <= window
             and ex.accepting()
+            and ram.admits(chunk)  # Options.ram_budget: no room, no pulling ahead
         ):
             items, seqs = self._pull(chunk)
             if items:
@@ -274,6 +277,7 @@ class ParallelMapIterator(ParallelIterator):
                 self._index += 1
                 continue
             pending[seq] = self._index
+            self._ram.hold(seq, element_bytes(x))
             items.append((self._index, x))
             seqs.append(seq)
             self._index += 1
@@ -289,6 +293,7 @@ class ParallelMapIterator(ParallelIterator):
     def _deliver(self, seq: int) -> Any:
         index = self._pending.pop(seq)
         r = self._results.pop(seq)
+        self._ram.drop(seq)
         if not self._deterministic:
             self._ahead.add(seq)
         self._delivered += 1
@@ -347,12 +352,17 @@ class ParallelMapIterator(ParallelIterator):
             self._elem_s = per if self._elem_s == 0.0 else 0.8 * self._elem_s + 0.2 * per
             self._elem_bytes = 0.8 * self._elem_bytes + 0.2 * c.nbytes / n
             self.stats.add(busy_s=c.busy_s)
+            # Processes hand results over in shared memory: Completion.nbytes counts them.
+            moved = c.nbytes // n
+            ram = self._ram
             if self._deterministic:
                 for seq, r in zip(seqs, c.results, strict=True):
                     results[seq] = r
+                    ram.update(seq, element_bytes(r) + moved)
             else:
                 for seq, r in zip(seqs, c.results, strict=True):
                     results[seq] = r
+                    ram.update(seq, element_bytes(r) + moved)
                     self._ready.append(seq)
         if completions:
             self._chunk = ex.chunk_size(self._elem_s, self._elem_bytes)

@@ -7,7 +7,10 @@ with a warning, and the next pass fills the cache again.
 
 * ``cache()`` keeps the elements in a list on the dataset object, with arrays as
   read-only views (an in-place change raises instead of changing later epochs). Its
-  bytes count against ``Options.ram_budget``; past the budget it stops caching and warns.
+  bytes count in the pipeline's RAM ledger (:mod:`stoker.autotune._ram`) against
+  ``Options.ram_budget``, together with every other buffer: while filling, as they are
+  added (past the budget it stops caching and warns); while replaying, the whole cache,
+  from the iterator's start until its pass ends or it is closed.
 * ``cache(filename)`` writes the stoker cache format (:mod:`stoker.cache.format`) to a
   temporary file that is renamed to ``filename`` when the pass completes, under a lock
   that only one process holds (:mod:`stoker.cache._lock`; the others read the pipeline
@@ -39,6 +42,7 @@ import warnings
 import weakref
 from typing import Any
 
+from stoker.autotune._ram import ledger_for
 from stoker.cache._lock import try_lock
 from stoker.cache.format import (
     CacheDamaged,
@@ -251,6 +255,9 @@ class _CacheIterator(DatasetIterator):
         self._sink: Any = None
         self._finalizer: Any = None
         self._write = False
+        self._ledger = ledger_for(ctx)
+        self._held = 0  # bytes of a replayed memory cache, reserved in the ledger
+        weakref.finalize(self, self._ledger.release_all, self.stage)
         if not self._replay(0):
             self._fill(write=True)
 
@@ -281,12 +288,22 @@ class _CacheIterator(DatasetIterator):
             self._buf, self._base, self._j = [], pos, 0
         else:
             self._buf, self._base, self._j = ds._memory, 0, pos
+            self._hold(ds._memory_bytes)
         self._start = start
         return True
+
+    def _hold(self, nbytes: int) -> None:
+        """Count ``nbytes`` (a replayed memory cache) in the ledger instead of what was."""
+        old, self._held = self._held, nbytes
+        if nbytes > old:
+            self._ledger.reserve(self.stage, nbytes - old)
+        elif nbytes < old:
+            self._ledger.release(self.stage, old - nbytes)
 
     def _fill(self, write: bool) -> None:
         self._discard_sink(None)
         self._buf = self._reader = None
+        self._hold(0)
         if self._input is None:
             self._input = self._ds._input._make_iterator(self._ctx_)
             self._inputs = (self._input,)
@@ -320,8 +337,7 @@ class _CacheIterator(DatasetIterator):
         if not self._file:
             if ds._over_budget or ds._memory is not None:
                 return
-            budget = int(self._ctx.options.ram_budget or 0)
-            sink: Any = MemorySink(ds, budget, self.stage)
+            sink: Any = MemorySink(ds, self._ledger, self.stage)
         else:
             sink = self._open_file_sink()
             if sink is None:
@@ -377,6 +393,7 @@ class _CacheIterator(DatasetIterator):
     def _next_block(self) -> Any:
         reader = self._reader
         if reader is None:  # the memory cache is one block
+            self._hold(0)  # the pass is over: this iterator holds nothing any more
             raise StopIteration
         if self._error is not None:
             raise self._error
@@ -479,3 +496,4 @@ class _CacheIterator(DatasetIterator):
         # After close(), next() raises StopIteration (IteratorState.CLOSED).
         self._buf = self._reader = self._input = None
         self._discard_sink("the pass stopped before the end of the dataset")
+        self._hold(0)

@@ -40,6 +40,7 @@ import sys
 import threading
 import warnings
 import weakref
+from collections.abc import Iterator
 from typing import Any
 
 from stoker.autotune._ram import ledger_for
@@ -242,10 +243,12 @@ class _CacheIterator(DatasetIterator):
         self._ctx_ = ctx
         self._file = bool(ds._filename)
         # Replaying: elements come from ``_buf`` (the whole memory cache, or a block of
-        # decoded file records) at ``_j``; the position in the cache is ``_base + _j``.
+        # decoded file records) through ``_it``, a list iterator over it (the fastest way
+        # Python has to step through a list); the position in the cache is ``_base`` plus
+        # how far ``_it`` is into ``_buf`` (:meth:`_position`).
         self._buf: list[Any] | None = None
+        self._it: Iterator[Any] | None = None
         self._base = 0
-        self._j = 0
         self._reader: CacheReader | None = None
         self._error: CacheError | None = None  # a corrupt record after the current block
         # Filling: ``_pos`` elements delivered so far.
@@ -285,9 +288,15 @@ class _CacheIterator(DatasetIterator):
         self._reader = reader
         self._error = None
         if reader is not None:
-            self._buf, self._base, self._j = [], pos, 0
+            self._buf, self._base = [], pos
+            self._it = iter(self._buf)
         else:
-            self._buf, self._base, self._j = ds._memory, 0, pos
+            memory = ds._memory
+            assert memory is not None
+            self._buf, self._base = memory, 0
+            it = iter(memory)
+            it.__setstate__(pos)  # type: ignore[attr-defined]  # list iterators have it
+            self._it = it
             self._hold(ds._memory_bytes)
         self._start = start
         return True
@@ -302,7 +311,7 @@ class _CacheIterator(DatasetIterator):
 
     def _fill(self, write: bool) -> None:
         self._discard_sink(None)
-        self._buf = self._reader = None
+        self._buf = self._reader = self._it = None
         self._hold(0)
         if self._input is None:
             self._input = self._ds._input._make_iterator(self._ctx_)
@@ -379,16 +388,18 @@ class _CacheIterator(DatasetIterator):
     # -- iteration ------------------------------------------------------------------------
 
     def __next__(self) -> Any:
-        buf = self._buf
-        if buf is not None:
-            j = self._j
-            try:
-                x = buf[j]
-            except IndexError:
-                return self._next_block()
-            self._j = j + 1
-            return x
+        it = self._it
+        if it is not None:
+            for x in it:  # one element: no call to next(), no try/except
+                return x
+            return self._next_block()
         return self._next_filling()
+
+    def _position(self) -> int:
+        """Replaying: the position in the cache of the next element."""
+        assert self._buf is not None and self._it is not None
+        left: int = self._it.__length_hint__()  # type: ignore[attr-defined]
+        return self._base + len(self._buf) - left
 
     def _next_block(self) -> Any:
         reader = self._reader
@@ -402,12 +413,12 @@ class _CacheIterator(DatasetIterator):
         if pos >= reader.count:
             raise StopIteration
         block, self._error = reader.read_block(pos)
-        self._buf, self._base, self._j = block, pos, 0
-        if not block:
-            assert self._error is not None
-            raise self._error
-        self._j = 1
-        return block[0]
+        self._buf, self._base = block, pos
+        it = self._it = iter(block)
+        for x in it:
+            return x
+        assert self._error is not None
+        raise self._error
 
     def _next_filling(self) -> Any:
         if self._input is None:  # closed
@@ -448,7 +459,7 @@ class _CacheIterator(DatasetIterator):
 
     def _get_state(self) -> State:
         if self._buf is not None:
-            return {"mode": "replay", "pos": self._base + self._j, "start": self._start}
+            return {"mode": "replay", "pos": self._position(), "start": self._start}
         if self._input is None:
             raise CheckpointError(f"stage {self.stage} is closed; take its state before close()")
         return {"mode": "fill", "pos": self._pos, "input": self._input.get_state()}
@@ -494,6 +505,6 @@ class _CacheIterator(DatasetIterator):
 
     def _close(self) -> None:
         # After close(), next() raises StopIteration (IteratorState.CLOSED).
-        self._buf = self._reader = self._input = None
+        self._buf = self._reader = self._input = self._it = None
         self._discard_sink("the pass stopped before the end of the dataset")
         self._hold(0)

@@ -31,24 +31,58 @@ import numpy as np
 
 from stoker.stats import nbytes as _array_bytes
 
-__all__ = ["ELEMENT_OVERHEAD", "RamLedger", "StageRam", "element_bytes", "ledger_for"]
+__all__ = ["ELEMENT_OVERHEAD", "RamLedger", "SLACK", "StageRam", "element_bytes", "ledger_for"]
 
 #: Bytes counted per element on top of its array data (object headers, containers).
 ELEMENT_OVERHEAD = 64
+#: A stage account tells the ledger of changes once they add up to this. [Unit: byte]
+SLACK = 64 << 10
 
 _ATTR = "_stoker_ram"
 _CREATE = threading.Lock()
 _ndarray = np.ndarray
+_SCALARS = (int, float, complex, bool, type(None), np.number, np.bool_)
+#: Types whose every instance has the same estimate (Python and NumPy scalars).
+_FIXED: dict[type, int] = {}
 
 
 def element_bytes(x: Any) -> int:
     """Estimated bytes one element holds: its array bytes plus :data:`ELEMENT_OVERHEAD`.
 
-    Cheap: an array is one attribute read; tuples, lists and dicts are walked.
+    Cheap: an array is one attribute read, a scalar one dict lookup; tuples, lists and
+    dicts are walked; anything else is what the stats count (:func:`stoker.stats.nbytes`).
     """
-    if type(x) is _ndarray:
-        return x.nbytes + ELEMENT_OVERHEAD
-    return _array_bytes(x) + ELEMENT_OVERHEAD
+    t = type(x)
+    if t is _ndarray:
+        return x.nbytes + ELEMENT_OVERHEAD  # type: ignore[no-any-return]
+    n = _FIXED.get(t)
+    if n is not None:
+        return n
+    if t is tuple or t is list or t is dict:
+        return _walk(x) + ELEMENT_OVERHEAD
+    n = _array_bytes(x) + ELEMENT_OVERHEAD
+    if isinstance(x, _SCALARS):
+        _FIXED[t] = n
+    return n
+
+
+def _walk(x: Any) -> int:
+    t = type(x)
+    if t is _ndarray:
+        return x.nbytes  # type: ignore[no-any-return]
+    if t is tuple or t is list:
+        n = 0
+        for v in x:
+            n += _walk(v)
+        return n
+    if t is dict:
+        n = 0
+        for v in x.values():
+            n += _walk(v)
+        return n
+    if t in _FIXED:
+        return 0
+    return _array_bytes(x)
 
 
 class RamLedger:
@@ -62,7 +96,7 @@ class RamLedger:
         budget: Bytes all stages together may hold (``Options.ram_budget``). [Unit: byte]
     """
 
-    __slots__ = ("_cond", "_held", "_stages", "_waiting", "budget", "peak")
+    __slots__ = ("_cond", "_held", "_lock", "_stages", "_waiting", "budget", "peak")
 
     def __init__(self, budget: int):
         if budget < 1:
@@ -71,7 +105,8 @@ class RamLedger:
         self.budget = int(budget)
         #: The most held at once so far. [Unit: byte]
         self.peak = 0
-        self._cond = threading.Condition(threading.Lock())
+        self._lock = threading.Lock()  # taken directly on hot paths (C, unlike Condition's)
+        self._cond = threading.Condition(self._lock)
         self._held = 0
         self._stages: dict[str, int] = {}
         self._waiting = 0
@@ -80,7 +115,7 @@ class RamLedger:
         """``stage`` now holds ``nbytes`` more (it took an element). Never waits."""
         if nbytes <= 0:
             return
-        with self._cond:
+        with self._lock:
             self._stages[stage] = self._stages.get(stage, 0) + nbytes
             held = self._held = self._held + nbytes
             if held > self.peak:
@@ -93,7 +128,7 @@ class RamLedger:
         """
         if nbytes <= 0:
             return
-        with self._cond:
+        with self._lock:
             have = self._stages.get(stage, 0)
             n = nbytes if nbytes < have else have
             if n == have:
@@ -107,7 +142,7 @@ class RamLedger:
     def release_all(self, stage: str) -> int:
         """``stage`` holds nothing any more (it closed or dropped its buffers); returns
         the bytes it held."""
-        with self._cond:
+        with self._lock:
             n = self._stages.pop(stage, 0)
             self._held -= n
             if self._waiting and n:
@@ -129,7 +164,7 @@ class RamLedger:
 
     def by_stage(self) -> dict[str, int]:
         """Bytes each stage holds now (stages holding nothing are left out)."""
-        with self._cond:
+        with self._lock:
             return dict(self._stages)
 
     def fits(self, nbytes: int) -> bool:
@@ -167,10 +202,13 @@ class StageRam:
 
     Remembers what each key reserved, so a release is exact even when the element
     changed on the way (an input replaced by its output), and keeps a running estimate
-    of an element's bytes for :meth:`admits`. Used from one thread at a time.
+    of an element's bytes for :meth:`admits`. Small changes are passed on to the ledger
+    in batches of :data:`SLACK` bytes (so small elements do not take its lock each), and
+    at once whenever the stage holds nothing: the ledger is behind by less than
+    ``SLACK`` per stage, never when a stage empties. Used from one thread at a time.
     """
 
-    __slots__ = ("_in", "_keys", "_out", "ledger", "stage")
+    __slots__ = ("_delta", "_held", "_in", "_keys", "_out", "ledger", "stage")
 
     def __init__(self, ledger: RamLedger, stage: str):
         self.ledger = ledger
@@ -178,23 +216,44 @@ class StageRam:
         self._in = 0.0  # running estimates of an input's and an output's bytes
         self._out = 0.0
         self._keys: dict[int, int] = {}
+        self._held = 0  # what this stage holds
+        self._delta = 0  # of that, what the ledger has not been told yet
 
     @property
     def expect(self) -> float:
         """Running estimate of one element's bytes (input or output, the larger)."""
         return self._in if self._in > self._out else self._out
 
+    @property
+    def held(self) -> int:
+        """Bytes this stage holds (reserved and not released). [Unit: byte]"""
+        return self._held
+
+    def _add(self, n: int) -> None:
+        held = self._held = self._held + n
+        d = self._delta + n
+        if held and -SLACK < d < SLACK:
+            self._delta = d
+            return
+        self._delta = 0
+        if d > 0:
+            self.ledger.reserve(self.stage, d)
+        elif d < 0:
+            self.ledger.release(self.stage, -d)
+
     def admits(self, n: int = 1) -> bool:
-        """Whether ``n`` more elements of the expected size may be taken now."""
-        return self.ledger.admits(self.stage, int(n * self.expect))
+        """Whether ``n`` more elements of the expected size may be taken now: they fit,
+        or this stage holds nothing (the one-element guarantee)."""
+        return not self._held or self.ledger.fits(int(n * self.expect) + self._delta)
 
     def hold(self, key: int, nbytes: int) -> None:
         """Reserve for ``key``: at least the expected size (an output may be larger)."""
         e = self._in
         self._in = float(nbytes) if nbytes > e else 0.9 * e + 0.1 * nbytes
-        n = max(nbytes, int(self._out))
+        out = int(self._out)
+        n = nbytes if nbytes > out else out
         self._keys[key] = n
-        self.ledger.reserve(self.stage, n)
+        self._add(n)
 
     def update(self, key: int, nbytes: int) -> None:
         """``key``'s element now takes ``nbytes`` (its result arrived)."""
@@ -203,27 +262,21 @@ class StageRam:
             return
         e = self._out
         self._out = float(nbytes) if nbytes > e else 0.9 * e + 0.1 * nbytes
-        self._keys[key] = nbytes
-        if nbytes > old:
-            self.ledger.reserve(self.stage, nbytes - old)
-        elif nbytes < old:
-            self.ledger.release(self.stage, old - nbytes)
+        if nbytes != old:
+            self._keys[key] = nbytes
+            self._add(nbytes - old)
 
     def drop(self, key: int) -> None:
         """``key``'s element was handed on (or discarded)."""
         n = self._keys.pop(key, 0)
         if n:
-            self.ledger.release(self.stage, n)
+            self._add(-n)
 
     def clear(self) -> None:
         """Release everything this stage holds (close, restore)."""
         self._keys.clear()
+        self._held = self._delta = 0
         self.ledger.release_all(self.stage)
-
-    @property
-    def held(self) -> int:
-        """Bytes this account reserved and has not released. [Unit: byte]"""
-        return sum(self._keys.values())
 
 
 def ledger_for(ctx: Any) -> RamLedger:

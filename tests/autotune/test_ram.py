@@ -172,6 +172,9 @@ PIPELINES = {
     "parallel_map_unordered": lambda ds: ds.map(
         _big, num_parallel_calls=4, deterministic=False
     ).prefetch(8),
+    "parallel_map_process": lambda ds: ds.map(
+        _big, num_parallel_calls=2, executor="process"
+    ).prefetch(4),
     "interleave": lambda ds: ds.interleave(
         lambda i: sk.Dataset.range(int(i) * 5, int(i) * 5 + 5).map(_big),
         cycle_length=2,
@@ -184,6 +187,7 @@ STAGES = {
     "prefetch": 1,
     "parallel_map": 2,
     "parallel_map_unordered": 2,
+    "parallel_map_process": 2,
     "interleave": 2 + 4,  # the interleave: one element per slot (cycle and futures)
     "parallel_batch": 2 * 2,  # batches of two elements
 }

@@ -246,6 +246,15 @@ class StageRam:
         or this stage holds nothing (the one-element guarantee)."""
         return not self._held or self.ledger.fits(int(n * self.expect) + self._delta)
 
+    def cap(self, n: int) -> int:
+        """``n`` elements, or fewer (at least one) if only fewer fit in the room now: a
+        chunk of calls is never bigger than the budget allows."""
+        e = self.expect
+        if e <= 0 or n <= 1:
+            return n
+        fit = int((self.ledger.room() - self._delta) // e)
+        return n if fit >= n else fit if fit > 1 else 1
+
     def hold(self, key: int, nbytes: int) -> None:
         """Reserve for ``key``: at least the expected size (an output may be larger)."""
         e = self._in

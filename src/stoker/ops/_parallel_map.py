@@ -236,6 +236,7 @@ class ParallelMapIterator(ParallelIterator):
         window = 2 * ex.slots * chunk
         pending = self._pending
         ram = self._ram
+        chunk = ram.cap(chunk)  # Options.ram_budget: no chunk bigger than the room
         while (
             not self._end
             and not self._barrier

@@ -48,13 +48,20 @@ class Options:
         deterministic: Default for ops whose ``deterministic`` argument is ``None``:
             ``True`` returns elements in input order whatever the parallelism.
         cpu_budget: Threads and worker processes doing CPU work, in total, that the
-            pipeline may keep busy. Default: the CPUs this process may use.
+            pipeline may keep busy; AUTOTUNE keeps its stages within it (calls that
+            mostly wait count by the CPU they use). Default: the CPUs this process may
+            use.
         ram_budget: Bytes that buffers, shuffle buffers and memory caches may hold in
             total. Default: half of the machine's available memory. [Unit: byte]
         io_concurrency: Concurrent calls allowed for stages that mostly wait (I/O);
             not capped at the core count. Default 64.
-        autotune: Reserved for the AUTOTUNE controller, which is not built yet: nothing
-            reads it, and ``AUTOTUNE`` means the CPU count or a fixed start today.
+        autotune: Run the AUTOTUNE controller (:mod:`stoker.autotune`, on by default): a
+            background thread per running pipeline sets every ``AUTOTUNE`` knob
+            (parallelism of parallel map, interleave and batch, ``prefetch`` buffers)
+            from what the stages measure, within ``cpu_budget`` and ``ram_budget``, and
+            says why in ``it.stats()`` (docs/autotune.md). ``False``: ``AUTOTUNE`` is
+            a fixed choice made at start (the CPU budget; a buffer of 2). Explicit
+            integers are never changed either way.
         stats: Count per-stage statistics (elements, bytes, times) for ``it.stats()``;
             on by default (under 1 us per element and stage, see docs/stats.md).
         seed: Seed used by random ops whose own ``seed`` is ``None``, like

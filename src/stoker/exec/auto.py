@@ -60,6 +60,7 @@ class AutoExecutor(Executor):
         self._pair_submitted = 0
         self._next_pair = 0
         self._next_ready_check = 0.0
+        self._tuned: int | None = None  # calls at once set by the AUTOTUNE controller
         self.decision: _gil.Decision | None = _decision_for(request.owner)
         if self.decision is not None:
             self._apply(self.decision)
@@ -90,6 +91,31 @@ class AutoExecutor(Executor):
     @property
     def parallelism(self) -> int:
         return self._current.parallelism if self._current is not None else 1
+
+    @property
+    def concurrency(self) -> int:
+        """Calls at once on threads. Set by the AUTOTUNE controller (stoker.autotune):
+        kept while measuring (the probe runs alone and in pairs), applied once threads
+        run the work, and it replaces the one-shot waiting estimate."""
+        current = self._current
+        if isinstance(current, ThreadExecutor):
+            return current.concurrency
+        return self._tuned if self._tuned is not None else self.parallelism
+
+    @concurrency.setter
+    def concurrency(self, value: int) -> None:
+        self._tuned = max(1, int(value))
+        current = self._current
+        if self._probe is None and isinstance(current, ThreadExecutor):
+            current.concurrency = self._tuned
+
+    @property
+    def pids(self) -> list[int]:
+        """Worker processes now computing (none on threads)."""
+        pids: list[int] = []
+        for ex in (self._current, *self._draining):
+            pids.extend(getattr(ex, "pids", ()))
+        return pids
 
     def ready(self) -> bool:
         return self._current is not None and self._current.ready()
@@ -190,6 +216,39 @@ class AutoExecutor(Executor):
             if ex is not None:
                 ex.release()
 
+    def to_threads(self, concurrency: int, reason: str) -> bool:
+        """Move the work from processes back to threads, now, or cancel processes still
+        starting: the AUTOTUNE controller saw its calls mostly wait (the work changed
+        since the probe). Chunks on the processes finish there. False if neither.
+        """
+        current = self._current
+        if self._probe is not None or current is None:
+            return False
+        starting, self._starting = self._starting, None
+        if starting is not None:  # processes chosen for work that has changed since
+            starting.close()
+        elif current.kind != "process":
+            return False
+        request = self._request
+        self._tuned = max(1, int(concurrency))
+        if self.decision is not None:
+            self.decision = dataclasses.replace(
+                self.decision, executor="thread", reason=reason, waiting=True
+            )
+            if request.owner is not None:
+                _DECISIONS[request.owner] = self.decision
+        self._set_info("thread", reason)
+        if isinstance(current, ThreadExecutor):
+            current.concurrency = self._tuned
+        else:
+            self._switch(ThreadExecutor(request.spec, self._tuned, request.max_threads))
+        return True
+
+    @property
+    def starting(self) -> bool:
+        """Worker processes are starting (threads compute meanwhile)."""
+        return self._starting is not None
+
     # -- choosing --------------------------------------------------------------------------
 
     def _set_info(self, executor: str, reason: str, **extra: Any) -> None:
@@ -231,6 +290,8 @@ class AutoExecutor(Executor):
         concurrency = request.concurrency
         if decision.waiting and request.autotune:
             concurrency = self._waiting_concurrency(decision)
+        if self._tuned is not None:  # the controller owns it
+            concurrency = self._tuned
         extra = {k: v for k, v in decision.as_dict().items() if k not in ("executor", "reason")}
         executor = decision.executor
         if executor == "process":
@@ -239,7 +300,10 @@ class AutoExecutor(Executor):
                 executor = "thread"
                 decision = dataclasses.replace(decision, executor="thread")
             else:
-                sized = dataclasses.replace(request, concurrency=concurrency)
+                # Worker processes: as many as the budget allows, chosen once (the
+                # controller tunes calls on threads, not the number of processes).
+                workers = request.concurrency if self._tuned is not None else concurrency
+                sized = dataclasses.replace(request, concurrency=workers)
                 self._starting = make_process_executor(sized, spec)
         self.decision = decision
         self._set_info(executor, decision.reason, **extra)

@@ -8,6 +8,8 @@ consumer's thread pulls the elements (the input is only touched there) and up to
 
 Stacking small elements costs less than a hand-off to a thread: once the measured cost of
 a stack is below :data:`_INLINE_BELOW_S`, batches are stacked inline (``it.inline``).
+With ``num_parallel_calls=AUTOTUNE`` the stacks at once start at one and the pipeline's
+controller (:mod:`stoker.autotune`) moves them while it runs.
 
 The executor is the shared thread pool's (``make_executor("thread")``); the iterator is a
 :class:`~stoker.ops._parallel_common.ParallelIterator` (lazy start, Ctrl-C, restores).
@@ -20,10 +22,12 @@ from __future__ import annotations
 
 import collections
 import itertools
+import time
 from collections.abc import Callable
 from typing import Any
 
 from stoker._structure import stack
+from stoker.autotune import Knob, tuner_for
 from stoker.autotune._ram import element_bytes
 from stoker.exec import Executor, ExecutorRequest, Failure, make_executor
 from stoker.iterator import IterContext, State
@@ -64,7 +68,24 @@ class ParallelBatchIterator(ParallelIterator):
         self._drop = ds._drop_remainder
         npc = ds._num_parallel_calls
         cpu = opts.cpu_budget
-        self._concurrency = cpu if npc is None or npc == AUTOTUNE else max(1, int(npc))
+        autotune = npc is None or npc == AUTOTUNE
+        self._concurrency = cpu if autotune else max(1, int(npc))  # type: ignore[arg-type]
+        # AUTOTUNE (stoker.autotune): the tuner sets knob.value, next() applies it.
+        self._tuner = tuner_for(ctx)
+        self._knob: Knob | None = None
+        if self._tuner is not None:
+            if autotune:
+                self._concurrency = 1
+            self._knob = self._tuner.add(
+                Knob(
+                    self,
+                    "parallelism",
+                    self._concurrency,
+                    autotune,
+                    hi=opts.io_concurrency,
+                    key=ds,
+                )
+            )
         self._request = ExecutorRequest(
             spec=_StackSpec(self.stage),
             stage=self.stage,
@@ -87,7 +108,10 @@ class ParallelBatchIterator(ParallelIterator):
         self.inline = False
 
     def _new_run(self) -> Executor:
-        return make_executor("thread", self._request)
+        ex = make_executor("thread", self._request)
+        if self._tuner is not None:
+            self._tuner.wake()
+        return ex
 
     def _next(self) -> Any:
         if self.inline and not self._pending:
@@ -97,7 +121,12 @@ class ParallelBatchIterator(ParallelIterator):
         ex = self._run
         if ex is None:  # the pass ended
             raise StopIteration
+        knob = self._knob
         while True:
+            if knob is not None and knob.value != self._concurrency:
+                self._concurrency = knob.value
+                if isinstance(getattr(type(ex), "concurrency", None), property):
+                    ex.concurrency = knob.value  # type: ignore[attr-defined]
             # Once stacking inline wins, nothing more goes to the threads: the batches
             # pending there are delivered, then the inline path takes over.
             while not self._end and not self.inline and len(self._pending) < 2 * self._concurrency:
@@ -111,7 +140,13 @@ class ParallelBatchIterator(ParallelIterator):
             if not self._pending:
                 self._release_run()
                 raise StopIteration
-            self._accept(ex.poll(POLL_S))
+            if knob is None:
+                self._accept(ex.poll(POLL_S))
+                continue
+            start = time.perf_counter()
+            got = ex.poll(POLL_S)
+            knob.meter.wait_s += time.perf_counter() - start
+            self._accept(got)
 
     def _pull_batch(self) -> tuple[int, int, list[Any]] | None:
         """``(first seq, start, elements)`` of the next batch, or None at the end."""
@@ -155,6 +190,8 @@ class ParallelBatchIterator(ParallelIterator):
             self._ram.update(c.tag, element_bytes(c.results[0]))
             self._ready.append(c.tag)
             self.stats.add(busy_s=c.busy_s)
+            if self._knob is not None:
+                self._knob.meter.add_call(1, c.busy_s, c.cpu_s)
             if len(self._stack_s) < _MEASURE:
                 self._stack_s.append(c.busy_s)
                 if len(self._stack_s) == _MEASURE:
@@ -230,4 +267,5 @@ class ParallelBatchIterator(ParallelIterator):
             "buffered": len(self._results),
             "in_flight": ex.in_flight if ex is not None else 0,
             "capacity": 2 * self._concurrency,
+            **({"autotune": self._knob.info()} if self._knob is not None else {}),
         }

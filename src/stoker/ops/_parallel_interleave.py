@@ -13,6 +13,10 @@ touched by one task at a time, the outer input only by the consumer's thread. In
 iterators are made on the consumer's thread in input order, so pass numbering (random
 ops in inner datasets) matches the sequential op.
 
+With ``num_parallel_calls=AUTOTUNE`` the limit on tasks at once starts at one and the
+pipeline's controller (:mod:`stoker.autotune`) moves it; ``cycle_length`` is never changed
+(the order depends on it).
+
 ``deterministic=False`` skips a slot whose buffer is empty for one that has elements;
 each slot's own elements stay in order.
 
@@ -31,6 +35,7 @@ import time
 import weakref
 from typing import Any
 
+from stoker.autotune import Knob, Meter, tuner_for
 from stoker.autotune._ram import RamLedger, element_bytes
 from stoker.dataset import Dataset
 from stoker.errors import CheckpointError
@@ -73,6 +78,7 @@ class _Tasks:
         # IterContext -> every node) from the finalizer that is meant to notice it is gone.
         self.slots: weakref.WeakSet[_InnerReader] = weakref.WeakSet()
         self.lease: int | None = None
+        self.meter: Meter | None = None  # AUTOTUNE: tasks add their times (under cond)
 
     def close(self, wait: bool = True) -> None:
         # A finalizer may run on any thread, inside anything: it signals, never waits.
@@ -150,6 +156,7 @@ class _InnerReader:
 
 def _open_task(shared: _Tasks, slot: _InnerReader, fn: Any) -> None:
     it = None
+    t0, c0 = time.perf_counter(), time.thread_time()
     try:
         if not shared.stop:
             try:
@@ -161,6 +168,8 @@ def _open_task(shared: _Tasks, slot: _InnerReader, fn: Any) -> None:
             slot.opened = True
             slot.element = None
             it = _task_done(shared, slot)
+            if shared.meter is not None:
+                shared.meter.add_call(0, time.perf_counter() - t0, time.thread_time() - c0)
     if it is not None:
         it.close()
 
@@ -171,6 +180,8 @@ def _fill_task(
     cursor = slot.cursor
     it = None
     expect = 0
+    t0, c0 = time.perf_counter(), time.thread_time()
+    pulled = 0
     try:
         while cursor is not None and not shared.stop:
             # Options.ram_budget: a slot with an empty buffer always reads one element (the
@@ -179,6 +190,7 @@ def _fill_task(
                 return
             item, last = pull_outcome(cursor)
             expect = element_bytes(item[2]) if item[1] == _VALUE else 0
+            pulled += 1
             with shared.cond:
                 ram.reserve(stage, expect)
                 slot.buffer.append(item)
@@ -192,6 +204,9 @@ def _fill_task(
     finally:
         with shared.cond:
             it = _task_done(shared, slot)
+            if shared.meter is not None:
+                busy = time.perf_counter() - t0
+                shared.meter.add_call(pulled, busy, time.thread_time() - c0)
         if it is not None:
             it.close()
 
@@ -230,7 +245,17 @@ class ParallelInterleaveIterator(ParallelIterator):
         self._deterministic = bool(det)
         npc = ds._num_parallel_calls
         cycle = ds._cycle_length
-        self._limit = cycle if npc is None or npc == AUTOTUNE else max(1, int(npc))
+        autotune = npc is None or npc == AUTOTUNE
+        self._limit = cycle if autotune else max(1, int(npc))  # type: ignore[arg-type]
+        # AUTOTUNE (stoker.autotune): the tuner sets knob.value, _dispatch applies it.
+        self._tuner = tuner_for(ctx)
+        self._knob: Knob | None = None
+        if self._tuner is not None:
+            if autotune:
+                self._limit = 1
+            self._knob = self._tuner.add(
+                Knob(self, "parallelism", self._limit, autotune, hi=2 * cycle, key=ds)
+            )
         self._capacity = max(_BUFFER_MIN, 2 * ds._block_length)
         assert opts.cpu_budget is not None and opts.io_concurrency is not None
         self._max_threads = opts.cpu_budget + opts.io_concurrency
@@ -262,12 +287,23 @@ class ParallelInterleaveIterator(ParallelIterator):
         for slot in self._slots:  # restored by set_state()
             if slot is not None:
                 tasks.slots.add(slot)
+        if self._tuner is not None:
+            assert self._knob is not None
+            tasks.meter = self._knob.meter
+            self._tuner.wake()
         return tasks
+
+    def _waited(self, seconds: float) -> None:
+        self.stats.add_wait(seconds)
+        if self._knob is not None:
+            self._knob.meter.wait_s += seconds
 
     def _dispatch(self) -> None:
         """Under the condition: start queued work while fewer than the limit run."""
         shared = self._shared
         wanted = self._wanted
+        if self._knob is not None:
+            self._limit = self._knob.value
         while wanted and shared.running < self._limit:
             slot = wanted.popleft()
             slot.queued = False
@@ -407,7 +443,7 @@ class ParallelInterleaveIterator(ParallelIterator):
                 self._skips = 0
                 start = time.perf_counter()
                 cond.wait(POLL_S)
-                self.stats.add_wait(time.perf_counter() - start)
+                self._waited(time.perf_counter() - start)
                 if not slot.buffer:
                     return None
             self._wait_for(slot)
@@ -428,7 +464,7 @@ class ParallelInterleaveIterator(ParallelIterator):
             self._want(slot, urgent=True)
             self._dispatch()
             self._shared.cond.wait(POLL_S)
-        self.stats.add_wait(time.perf_counter() - start)
+        self._waited(time.perf_counter() - start)
 
     def _enter_future(self) -> bool:
         """Put the next future in the empty slot at the cycle; False at the input's end."""
@@ -453,7 +489,7 @@ class ParallelInterleaveIterator(ParallelIterator):
                     self._dispatch()
                     cond.wait(POLL_S)
             self._make_ready_iterators()
-            self.stats.add_wait(time.perf_counter() - start)
+            self._waited(time.perf_counter() - start)
         self._futures.popleft()
         self._made = max(0, self._made - 1)
         self._pulled = slot.ordinal + 1
@@ -587,4 +623,5 @@ class ParallelInterleaveIterator(ParallelIterator):
             "buffered": sum(len(s.buffer) for s in readers),
             "in_flight": run.running if run is not None else 0,
             "capacity": self._capacity * 2 * len(self._slots),
+            **({"autotune": self._knob.info()} if self._knob is not None else {}),
         }

@@ -17,6 +17,11 @@ stays near 2% of a core for processes. Element cost is measured as CPU time (wai
 counted at a quarter): on a busy machine wall time grows, and chunks sized by it would
 shrink exactly when the consumer's per-chunk cost hurts most.
 
+AUTOTUNE (:mod:`stoker.autotune`): with ``num_parallel_calls=AUTOTUNE`` the stage starts at
+one call and the pipeline's controller moves its calls at once while it runs (the stage
+applies a new value at its next fill, on its own thread); calls on worker processes that
+turn out to wait move to threads. An explicit integer is reported but never changed.
+
 The executor comes by name from :func:`stoker.exec.make_executor` (``"thread"``,
 ``"process"``, ``"auto"``, ...); this module sees only the executor interface.
 ``executor="auto"`` (:mod:`stoker.exec.auto`) measures the function on its first elements
@@ -43,7 +48,9 @@ import itertools
 import time
 from typing import Any
 
+from stoker.autotune import Knob, tuner_for
 from stoker.autotune._ram import element_bytes
+from stoker.autotune._tuner import MOVE_CPU
 from stoker.errors import WorkerError
 from stoker.exec import Completion, Executor, ExecutorRequest, Failure, make_executor
 from stoker.exec._base import ElementFn
@@ -58,6 +65,9 @@ __all__ = ["ParallelMapIterator"]
 #: Waiting for chunks in flight before keeping workers on set_state(). [Unit: second]
 _DRAIN_TIMEOUT_S = 2.0
 _TIDY_EVERY = 64
+#: Chunks at least this long whose CPU time is under MOVE_CPU of it *wait*: on worker
+#: processes, two in a row move the work to threads (AUTOTUNE). [Unit: second]
+_WAITING_CHUNK_S = 2e-3
 
 
 def _detached(ds: MapDataset) -> MapDataset:
@@ -119,6 +129,25 @@ class ParallelMapIterator(ParallelIterator):
         self._marked = False  # the cursor took snapshots since the inline path last ran
         self._delivered = 0
         self._last: Executor | None = None  # the last executor, for executor_info
+        # AUTOTUNE (stoker.autotune): the tuner sets knob.value, this thread applies it.
+        self._tuner = tuner_for(ctx)
+        self._knob: Knob | None = None
+        if self._tuner is not None:
+            self._knob = self._tuner.add(
+                Knob(
+                    self,
+                    "parallelism",
+                    1 if self._autotune else requested,
+                    tunable=self._autotune,
+                    hi=opts.io_concurrency,
+                    key=ds,
+                )
+            )
+        self._applied: tuple[int, str] | None = None  # (value, executor kind) applied
+        self._waiting_chunks = 0  # consecutive chunks that mostly waited
+        # Elements pending on the executor the work moved away from: the window grows by
+        # them until they are delivered, so the new executor is fed while they drain.
+        self._draining = 0
 
     @property
     def executor_info(self) -> dict[str, Any]:
@@ -140,7 +169,45 @@ class ParallelMapIterator(ParallelIterator):
         self._last = ex
         if ex.kind == "inline":
             self._fast = self._inline_fn()
+        if self._tuner is not None:
+            self._applied = None
+            self._tune(ex)
+            self._tuner.wake()
         return ex
+
+    def _to_threads(self, ex: Executor, knob: Knob) -> None:
+        """Calls on processes that mostly wait belong on threads, many in flight."""
+        to_threads = getattr(ex, "to_threads", None)
+        if to_threads is None:  # executor="process": the user's choice
+            return
+        on_processes = ex.kind == "process"
+        reason = f"AUTOTUNE: calls wait (CPU under {MOVE_CPU:.0%} of their time): " + (
+            "moved to threads" if on_processes else "staying on threads, not processes"
+        )
+        if to_threads(knob.value, reason):
+            self._waiting_chunks = 0
+            if on_processes:
+                self._draining = len(self._pending)
+            knob.tunable, knob.note = True, ""
+            knob.reset(reason)
+            self._applied = None
+
+    def _tune(self, ex: Executor) -> None:
+        """Apply the knob's value to the executor (this thread owns the executor)."""
+        knob = self._knob
+        assert knob is not None
+        kind = ex.kind
+        if kind == "process":
+            if knob.tunable:
+                # Worker processes are started once, at the CPU budget: a start-up decision.
+                knob.value = ex.parallelism
+                knob.tunable = False
+                knob.state = knob.note = (
+                    f"processes: {ex.parallelism} workers, chosen at start-up (cpu_budget)"
+                )
+        elif isinstance(getattr(type(ex), "concurrency", None), property):
+            ex.concurrency = knob.value  # type: ignore[attr-defined]
+        self._applied = (knob.value, kind)
 
     def _quiesce(self, run: Executor) -> None:
         run.discard(self._results.values())
@@ -232,8 +299,11 @@ class ParallelMapIterator(ParallelIterator):
     def _fill(self) -> None:
         ex = self._run
         assert ex is not None
+        knob = self._knob
+        if knob is not None and self._applied != (knob.value, ex.kind):
+            self._tune(ex)
         chunk = self._chunk
-        window = 2 * ex.slots * chunk
+        window = 2 * ex.slots * chunk + self._draining
         pending = self._pending
         ram = self._ram
         chunk = ram.cap(chunk)  # Options.ram_budget: no chunk bigger than the room
@@ -300,6 +370,8 @@ class ParallelMapIterator(ParallelIterator):
         self._delivered += 1
         if self._delivered % _TIDY_EVERY == 0:
             self._tidy()
+        if self._draining:
+            self._draining -= 1
         self.stats.add(elements=1)
         if type(r) is Failure:
             if r.from_input:
@@ -329,21 +401,35 @@ class ParallelMapIterator(ParallelIterator):
         assert ex is not None
         if not ex.in_flight:
             raise RuntimeError(f"{self.stage}: internal error: waiting with nothing in flight")
-        if self.stats.enabled:
+        knob = self._knob
+        if self.stats.enabled or knob is not None:
             start = time.perf_counter()
             got = ex.poll(POLL_S)
-            self.stats.add_wait(time.perf_counter() - start)
+            waited = time.perf_counter() - start
+            self.stats.add_wait(waited)
+            if knob is not None:
+                knob.meter.wait_s += waited
         else:
             got = ex.poll(POLL_S)
         self._accept(ex, got)
 
     def _accept(self, ex: Executor, completions: list[Completion]) -> None:
         results = self._results
+        meter = self._knob.meter if self._knob is not None else None
         for c in completions:
             seqs = self._chunks.pop(c.tag, None)
             if seqs is None:
                 continue
             n = len(seqs)
+            if meter is not None:
+                meter.add_call(n, c.busy_s, c.cpu_s)
+                # CPU a call got over what it would have got on a free machine.
+                free = 1.0 - self._tuner.contention if self._tuner is not None else 1.0
+                if c.busy_s > _WAITING_CHUNK_S and c.cpu_s < MOVE_CPU * c.busy_s * free:
+                    # One long chunk is a measurement; short ones need a second.
+                    self._waiting_chunks += 2 if c.busy_s > 5 * _WAITING_CHUNK_S else 1
+                else:
+                    self._waiting_chunks = 0
             # What an element costs is its CPU time: wall time beyond that is waiting, or
             # other processes' load preempting the worker, and sizing chunks by it would
             # shrink them (and multiply the consumer's per-chunk cost) exactly when the
@@ -366,6 +452,13 @@ class ParallelMapIterator(ParallelIterator):
                     ram.update(seq, element_bytes(r) + moved)
                     self._ready.append(seq)
         if completions:
+            knob = self._knob
+            if (
+                knob is not None
+                and self._waiting_chunks >= 2
+                and (ex.kind == "process" or getattr(ex, "starting", False))
+            ):
+                self._to_threads(ex, knob)
             self._chunk = ex.chunk_size(self._elem_s, self._elem_bytes)
             if self._fast is None and ex.kind == "inline":
                 self._fast = self._inline_fn()
@@ -401,15 +494,23 @@ class ParallelMapIterator(ParallelIterator):
         self._chunks.clear()
         self._end = self._barrier = False
         self._broken = None
+        self._draining = 0
 
     # -- visibility ------------------------------------------------------------------------
 
     def stage_info(self) -> dict[str, Any]:
+        info = self._stage_info()
+        if self._knob is not None:
+            info["autotune"] = self._knob.info()
+        return info
+
+    def _stage_info(self) -> dict[str, Any]:
         ex = self._run
         pending, buffered = len(self._pending), len(self._results)
         if ex is None:
+            knob = self._knob
             return {
-                "parallelism": self._request.concurrency,
+                "parallelism": knob.value if knob is not None else self._request.concurrency,
                 "executor": self._last.kind if self._last is not None else self._ds._executor,
                 "buffered": buffered,
                 "in_flight": 0,

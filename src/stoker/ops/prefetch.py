@@ -7,6 +7,10 @@ the producer at most one more, which it makes while the buffer is full. ``buffer
 adds no thread (elements pass straight through); ``AUTOTUNE`` starts at
 :data:`AUTOTUNE_START`.
 
+With ``AUTOTUNE`` the pipeline's controller (:mod:`stoker.autotune`) grows the buffer
+while the consumer waits at times and the producer at others (bursts); ``next()`` applies
+a new size.
+
 The thread starts on the first ``next()``. It holds only weak references to the buffer
 and the input while it waits for room, so a dropped iterator is collected, and its
 finalizer stops the thread. The input is touched by the producer thread alone while it
@@ -24,7 +28,9 @@ import time
 import weakref
 from typing import Any
 
+from stoker.autotune import Knob, Meter, tuner_for
 from stoker.autotune._ram import RamLedger, element_bytes
+from stoker.autotune._tuner import MAX_BUFFER
 from stoker.dataset import Dataset
 from stoker.errors import CheckpointError
 from stoker.exec._base import Failure
@@ -101,9 +107,11 @@ def _produce(
     stats: Recorder,
     ram: RamLedger,
     stage: str,
+    meter: Meter | None,
 ) -> None:
     cond = sync.cond
     expect = 0  # bytes of the last element: pull the next only once it fits the budget
+    clock = time.thread_time
     try:
         while not sync.stop:
             while not ram.wait_room(stage, expect, POLL_S):  # Options.ram_budget
@@ -116,14 +124,23 @@ def _produce(
             if cursor is None:
                 return
             start = time.perf_counter()
+            cpu = clock() if meter is not None else 0.0
             item, last = pull_outcome(cursor)
             cursor = None
-            stats.add(busy_s=time.perf_counter() - start)
+            busy = time.perf_counter() - start
+            stats.add(busy_s=busy)
+            if meter is not None:
+                meter.add_call(1, busy, clock() - cpu)
             expect = element_bytes(item[2]) if item[1] == _VALUE else 0
             ram.reserve(stage, expect)  # in hand counts: released when delivered
             with cond:
                 # An error is never held back: its traceback references the input, and a
                 # thread holding it while it waits would keep a dropped iterator alive.
+                if item[1] == _VALUE and sync.size >= sync.capacity and meter is not None:
+                    full = time.perf_counter()
+                    while sync.size >= sync.capacity and not sync.stop:
+                        cond.wait(POLL_S)
+                    meter.full_s += time.perf_counter() - full
                 while item[1] == _VALUE and sync.size >= sync.capacity and not sync.stop:
                     cond.wait(POLL_S)
                 buffer = buffer_ref()
@@ -190,6 +207,13 @@ class _PrefetchIterator(ParallelIterator):
         self._frontier = 0  # seq of the first element not delivered
         self._done = False
         self._delivered = 0
+        # AUTOTUNE (stoker.autotune): the tuner sets the buffer size, next() applies it.
+        self._tuner = tuner_for(ctx) if size == AUTOTUNE else None
+        self._knob: Knob | None = None
+        if self._tuner is not None:
+            self._knob = self._tuner.add(
+                Knob(self, "buffer", self._capacity, True, MAX_BUFFER, key=ds)
+            )
 
     @property
     def buffer_size(self) -> int:
@@ -211,24 +235,34 @@ class _PrefetchIterator(ParallelIterator):
                 self.stats,
                 self._ram.ledger,
                 self.stage,
+                self._knob.meter if self._knob is not None else None,
             ),
             name=f"stoker-prefetch-{self.stage}",
             daemon=True,
         )
         run = _Producer(sync, thread)
         thread.start()
+        if self._tuner is not None:
+            self._tuner.wake()
         return run
 
     def _next(self) -> Any:
         if self._done:
             raise StopIteration
         buffer, sync = self._buffer, self._sync
+        knob = self._knob
         with sync.cond:
+            if knob is not None and knob.value != sync.capacity:
+                self._capacity = sync.capacity = knob.value
+                sync.cond.notify_all()
             if not buffer:
                 start = time.perf_counter()
                 while not buffer and sync.running:
                     sync.cond.wait(POLL_S)
-                self.stats.add_wait(time.perf_counter() - start)
+                waited = time.perf_counter() - start
+                self.stats.add_wait(waited)
+                if knob is not None:
+                    knob.meter.wait_s += waited
                 if not buffer:
                     raise RuntimeError(f"{self.stage}: the prefetch thread stopped early")
             seq, kind, value = buffer.popleft()
@@ -286,4 +320,5 @@ class _PrefetchIterator(ParallelIterator):
             "buffered": sync.size,
             "in_flight": int(running and sync.size < sync.capacity),
             "capacity": self._capacity,
+            **({"autotune": self._knob.info()} if self._knob is not None else {}),
         }

@@ -44,6 +44,13 @@ class StageRecord:
         bytes: Estimated bytes delivered (array leaves of sampled elements).
         busy_s: Its own compute time in seconds (summed over workers).
         wait_s: Seconds spent waiting on its input.
+        autotune: What the AUTOTUNE controller (:mod:`stoker.autotune`) set for the
+            stage and why, for stages it knows: ``knob`` (``"parallelism"`` or
+            ``"buffer"``), ``value``, ``autotune`` (False: an explicit value, never
+            changed), ``start``, ``changes``, ``last_change`` (``at_s``, ``from``, ``to``,
+            ``reason``), ``state`` (what it concludes now) and ``measured`` (the last
+            window: ``rate``, ``busy``, ``cpu_share``, ``cores``, ``wait_share``). None
+            otherwise.
     """
 
     name: str
@@ -60,6 +67,7 @@ class StageRecord:
     wait_s: float
     op: str = ""
     advice: str = ""
+    autotune: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -131,11 +139,41 @@ class StatsReport:
             ]
             lines.append("  ".join(cells).rstrip())
         lines.append("")
+        tuned = [s for s in self.stages if s.autotune is not None]
+        if tuned:
+            lines.extend(_autotune_lines(tuned))
+            lines.append("")
         if self.bottleneck == "consumer":
             lines.append(f"bottleneck: consumer. {self.advice}")
         else:
             lines.append(f"bottleneck: {self.bottleneck}. Would help: {self.advice}")
         return "\n".join(lines)
+
+
+def _autotune_lines(stages: list[StageRecord]) -> list[str]:
+    """The report's AUTOTUNE section: per stage, what was chosen and why."""
+    lines = ["AUTOTUNE (docs/autotune.md):"]
+    for s in stages:
+        a = s.autotune or {}
+        knob, value = a.get("knob", "?"), a.get("value", "?")
+        if not a.get("autotune"):
+            lines.append(f"  {s.name}: {knob} {value} ({a.get('state') or 'explicit'})")
+            continue
+        head = (
+            f"  {s.name}: {knob} {value} (AUTOTUNE, started at {a.get('start')}, "
+            f"{a.get('changes', 0)} changes)"
+        )
+        lines.append(head)
+        last = a.get("last_change")
+        if last:
+            lines.append(
+                f"    last change at {last['at_s']:.2f} s: {last['from']} -> {last['to']}: "
+                f"{last['reason']}"
+            )
+        state = a.get("state")
+        if state and (not last or state != last.get("reason")):
+            lines.append(f"    now: {state}")
+    return lines
 
 
 def _num(x: float) -> str:
@@ -226,8 +264,13 @@ def _record(rec: Any, depth: int, wall: float) -> StageRecord:
         busy_s=busy,
         wait_s=waited,
         op=op,
+        autotune=dict(info["autotune"]) if isinstance(info.get("autotune"), dict) else None,
     )
     record.advice = _advice(record, has_input=bool(rec.children), takes_fn="(" in rec.label)
+    tuned = record.autotune
+    if tuned and tuned.get("autotune") and tuned.get("state"):
+        # AUTOTUNE owns this stage's knob: say why it is where it is first.
+        record.advice = f"AUTOTUNE: {tuned['state']}. Otherwise: {record.advice}"
     return record
 
 

@@ -217,6 +217,8 @@ def _serve(endpoint: Endpoint) -> None:
             endpoint.send(
                 ("done", tag, _sendable(results), done.busy_s, done.cpu_s, nbytes, done.start)
             )
+        # Idle, a worker keeps no reference to its last outputs (Options.ram_budget).
+        done = results = r = packed = None  # type: ignore[assignment]
 
 
 if __name__ == "__main__":  # pragma: no cover - started as a module for debugging

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from stoker.autotune._ram import RamLedger
 from stoker.cache._lock import WriterLock
 from stoker.cache.format import CacheWriter
 
@@ -73,11 +74,20 @@ def _nbytes(x: Any) -> int:
 
 
 class MemorySink:
-    def __init__(self, ds: CacheDataset, budget: int, stage: str):
+    """The list a memory cache fills, its bytes reserved in the pipeline's RAM ledger.
+
+    Past ``Options.ram_budget`` (this cache and every other buffer of the pipeline
+    together) it gives up with a warning: the partial list is dropped and its bytes
+    released. On commit the list goes to the dataset and the bytes are released here; an
+    iterator replaying it reserves them again (:mod:`stoker.ops.cache`).
+    """
+
+    def __init__(self, ds: CacheDataset, ledger: RamLedger, stage: str):
         self.ds = ds
         self.items: list[Any] = []
         self.nbytes = 0
-        self.budget = budget
+        self.ledger = ledger
+        self.budget = ledger.budget
         self.stage = stage
         self.where = "cache() in memory"
 
@@ -88,26 +98,34 @@ class MemorySink:
     def add(self, x: Any) -> Any:
         x = freeze(x)
         self.items.append(x)
-        self.nbytes += _nbytes(x)
-        if self.nbytes > self.budget:
-            n = len(self.items)
-            self.items = []
+        n = _nbytes(x)
+        self.nbytes += n
+        ledger = self.ledger
+        ledger.reserve(self.stage, n)
+        if ledger.held() > self.budget:
+            count, nbytes, others = len(self.items), self.nbytes, ledger.held() - self.nbytes
+            self.discard()
             self.ds._over_budget = True
             self.ds._warn(
                 "budget",
                 f"{self.stage}: {self.where} would hold more than Options.ram_budget = "
-                f"{self.budget:,} bytes after {n} elements, so it stopped caching: every "
-                "pass computes the pipeline above it. Cache on disk with cache(filename), or raise "
-                "Options(ram_budget=...) with with_options().",
+                f"{self.budget:,} bytes after {count} elements ({nbytes:,} bytes, with "
+                f"{others:,} bytes in the pipeline's other buffers), so it stopped caching: "
+                "every pass computes the pipeline above it. Cache on disk with "
+                "cache(filename), or raise Options(ram_budget=...) with with_options().",
             )
             raise StopWriting(x)
         return x
 
     def commit(self, start: Any) -> None:
         self.ds._commit_memory(self.items, start, self.nbytes)
+        self.ledger.release(self.stage, self.nbytes)
+        self.items = []
 
     def discard(self) -> None:
         self.items = []
+        self.ledger.release(self.stage, self.nbytes)
+        self.nbytes = 0
 
 
 class FileSink:

@@ -28,6 +28,7 @@ from typing import Any
 
 from stoker._structure import stack
 from stoker.autotune import Knob, tuner_for
+from stoker.autotune._ram import element_bytes
 from stoker.exec import Executor, ExecutorRequest, Failure, make_executor
 from stoker.iterator import IterContext, State
 from stoker.ops._parallel_common import POLL_S, InputCursor, ParallelIterator
@@ -129,7 +130,7 @@ class ParallelBatchIterator(ParallelIterator):
             # Once stacking inline wins, nothing more goes to the threads: the batches
             # pending there are delivered, then the inline path takes over.
             while not self._end and not self.inline and len(self._pending) < 2 * self._concurrency:
-                if ex.in_flight >= self._concurrency:
+                if ex.in_flight >= self._concurrency or not self._ram.admits():
                     break
                 if not self._submit(ex):
                     break
@@ -177,6 +178,7 @@ class ParallelBatchIterator(ParallelIterator):
             return False
         seq, start, elements = batch
         self._pending[tag] = (seq, start)
+        self._ram.hold(tag, sum([element_bytes(e) for e in elements]))
         ex.submit(tag, self._pass_id, [(start, elements)])
         return True
 
@@ -185,6 +187,7 @@ class ParallelBatchIterator(ParallelIterator):
             if c.tag not in self._pending:
                 continue
             self._results[c.tag] = c.results[0]
+            self._ram.update(c.tag, element_bytes(c.results[0]))
             self._ready.append(c.tag)
             self.stats.add(busy_s=c.busy_s)
             if self._knob is not None:
@@ -208,6 +211,7 @@ class ParallelBatchIterator(ParallelIterator):
     def _deliver(self, tag: int) -> Any:
         self._pending.pop(tag)
         r = self._results.pop(tag)
+        self._ram.drop(tag)
         if self._pending:
             self._cursor.forget_before(self._pending[next(iter(self._pending))][0])
         if type(r) is Failure:

@@ -9,6 +9,10 @@ torchdata's ``ParallelMapper.reset`` does), restore a state of the sequential op
 report :meth:`~ParallelIterator.stage_info`. A run never references its iterator, so a
 dropped iterator is freed by reference counting and its finalizer runs at once.
 
+Every parallel stage accounts what it pulled and has not delivered to the pipeline's
+RAM ledger (:mod:`stoker.autotune._ram`, ``self._ram``) and pulls no further ahead while
+the ledger has no room (the one element a stage holding nothing may always take aside).
+
 Parallel stages pull elements ahead of the consumer, so their input's *current* position
 is not the one to save: a checkpoint must hold the position as of the last element the
 consumer received, and elements in flight are recomputed after a restore, never stored.
@@ -34,6 +38,7 @@ import time
 import weakref
 from typing import TYPE_CHECKING, Any, Protocol
 
+from stoker.autotune._ram import StageRam, ledger_for
 from stoker.errors import CheckpointError
 from stoker.iterator import DatasetIterator, IteratorState, IterContext, State, saved, snapshot
 from stoker.stats import stats_for
@@ -214,6 +219,10 @@ class ParallelIterator(DatasetIterator):
         self._input = ds._input._make_iterator(ctx)
         super().__init__(ctx, ds, (self._input,))
         self.stats = stats_for(ctx.options, self.stage)
+        #: This stage's account in the pipeline's RAM ledger (``Options.ram_budget``):
+        #: what it pulled and has not delivered, in flight or buffered.
+        self._ram = StageRam(ledger_for(ctx), self.stage)
+        weakref.finalize(self, self._ram.ledger.release_all, self.stage)  # dropped: gone
         self._run: Any = None
         self._finalizer: weakref.finalize[Any, Any] | None = None
 
@@ -270,6 +279,7 @@ class ParallelIterator(DatasetIterator):
         run = self._take_run()
         if run is not None:
             self._quiesce(run)
+        self._ram.clear()  # what was pulled ahead is dropped and recomputed
         if self.lifecycle is IteratorState.RUNNING:
             self.lifecycle = IteratorState.NOT_STARTED  # the next next() builds a new run
         self._restore(state)
@@ -290,6 +300,7 @@ class ParallelIterator(DatasetIterator):
         run = self._take_run()
         if run is not None:
             run.close()
+        self._ram.clear()
 
     # -- visibility ------------------------------------------------------------------------
 

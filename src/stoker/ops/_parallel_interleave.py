@@ -36,6 +36,7 @@ import weakref
 from typing import Any
 
 from stoker.autotune import Knob, Meter, tuner_for
+from stoker.autotune._ram import RamLedger, element_bytes
 from stoker.dataset import Dataset
 from stoker.errors import CheckpointError
 from stoker.exec._base import Failure
@@ -173,16 +174,25 @@ def _open_task(shared: _Tasks, slot: _InnerReader, fn: Any) -> None:
         it.close()
 
 
-def _fill_task(shared: _Tasks, slot: _InnerReader, capacity: int) -> None:
+def _fill_task(
+    shared: _Tasks, slot: _InnerReader, capacity: int, ram: RamLedger, stage: str
+) -> None:
     cursor = slot.cursor
     it = None
+    expect = 0
     t0, c0 = time.perf_counter(), time.thread_time()
     pulled = 0
     try:
         while cursor is not None and not shared.stop:
+            # Options.ram_budget: a slot with an empty buffer always reads one element (the
+            # consumer may be waiting for it); beyond that only while the ledger has room.
+            if slot.buffer and not ram.fits(expect):
+                return
             item, last = pull_outcome(cursor)
+            expect = element_bytes(item[2]) if item[1] == _VALUE else 0
             pulled += 1
             with shared.cond:
+                ram.reserve(stage, expect)
                 slot.buffer.append(item)
                 shared.cond.notify_all()
                 if last:
@@ -306,7 +316,7 @@ class ParallelInterleaveIterator(ParallelIterator):
             elif slot.ended or len(slot.buffer) >= self._capacity:
                 continue
             else:
-                task = (_fill_task, shared, slot, self._capacity)
+                task = (_fill_task, shared, slot, self._capacity, self._ram.ledger, self.stage)
             slot.busy = True
             shared.running += 1
             POOL.submit(functools.partial(*task))
@@ -439,6 +449,8 @@ class ParallelInterleaveIterator(ParallelIterator):
             self._wait_for(slot)
             self._skips = 0
             item = slot.buffer.popleft()
+            if item[1] == _VALUE:
+                self._ram.ledger.release(self.stage, element_bytes(item[2]))
             self._want(slot, urgent=True)
             self._dispatch()
             return item

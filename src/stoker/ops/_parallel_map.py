@@ -49,6 +49,7 @@ import time
 from typing import Any
 
 from stoker.autotune import Knob, tuner_for
+from stoker.autotune._ram import element_bytes
 from stoker.autotune._tuner import MOVE_CPU
 from stoker.errors import WorkerError
 from stoker.exec import Completion, Executor, ExecutorRequest, Failure, make_executor
@@ -304,11 +305,14 @@ class ParallelMapIterator(ParallelIterator):
         chunk = self._chunk
         window = 2 * ex.slots * chunk + self._draining
         pending = self._pending
+        ram = self._ram
+        chunk = ram.cap(chunk)  # Options.ram_budget: no chunk bigger than the room
         while (
             not self._end
             and not self._barrier
             and len(pending) + chunk <= window
             and ex.accepting()
+            and ram.admits(chunk)  # Options.ram_budget: no room, no pulling ahead
         ):
             items, seqs = self._pull(chunk)
             if items:
@@ -344,6 +348,7 @@ class ParallelMapIterator(ParallelIterator):
                 self._index += 1
                 continue
             pending[seq] = self._index
+            self._ram.hold(seq, element_bytes(x))
             items.append((self._index, x))
             seqs.append(seq)
             self._index += 1
@@ -359,6 +364,7 @@ class ParallelMapIterator(ParallelIterator):
     def _deliver(self, seq: int) -> Any:
         index = self._pending.pop(seq)
         r = self._results.pop(seq)
+        self._ram.drop(seq)
         if not self._deterministic:
             self._ahead.add(seq)
         self._delivered += 1
@@ -433,12 +439,17 @@ class ParallelMapIterator(ParallelIterator):
             self._elem_s = per if self._elem_s == 0.0 else 0.8 * self._elem_s + 0.2 * per
             self._elem_bytes = 0.8 * self._elem_bytes + 0.2 * c.nbytes / n
             self.stats.add(busy_s=c.busy_s)
+            # Processes hand results over in shared memory: Completion.nbytes counts them.
+            moved = c.nbytes // n
+            ram = self._ram
             if self._deterministic:
                 for seq, r in zip(seqs, c.results, strict=True):
                     results[seq] = r
+                    ram.update(seq, element_bytes(r) + moved)
             else:
                 for seq, r in zip(seqs, c.results, strict=True):
                     results[seq] = r
+                    ram.update(seq, element_bytes(r) + moved)
                     self._ready.append(seq)
         if completions:
             knob = self._knob

@@ -7,7 +7,10 @@ with a warning, and the next pass fills the cache again.
 
 * ``cache()`` keeps the elements in a list on the dataset object, with arrays as
   read-only views (an in-place change raises instead of changing later epochs). Its
-  bytes count against ``Options.ram_budget``; past the budget it stops caching and warns.
+  bytes count in the pipeline's RAM ledger (:mod:`stoker.autotune._ram`) against
+  ``Options.ram_budget``, together with every other buffer: while filling, as they are
+  added (past the budget it stops caching and warns); while replaying, the whole cache,
+  from the iterator's start until its pass ends or it is closed.
 * ``cache(filename)`` writes the stoker cache format (:mod:`stoker.cache.format`) to a
   temporary file that is renamed to ``filename`` when the pass completes, under a lock
   that only one process holds (:mod:`stoker.cache._lock`; the others read the pipeline
@@ -37,8 +40,10 @@ import sys
 import threading
 import warnings
 import weakref
+from collections.abc import Iterator
 from typing import Any
 
+from stoker.autotune._ram import ledger_for
 from stoker.cache._lock import try_lock
 from stoker.cache.format import (
     CacheDamaged,
@@ -238,10 +243,12 @@ class _CacheIterator(DatasetIterator):
         self._ctx_ = ctx
         self._file = bool(ds._filename)
         # Replaying: elements come from ``_buf`` (the whole memory cache, or a block of
-        # decoded file records) at ``_j``; the position in the cache is ``_base + _j``.
+        # decoded file records) through ``_it``, a list iterator over it (the fastest way
+        # Python has to step through a list); the position in the cache is ``_base`` plus
+        # how far ``_it`` is into ``_buf`` (:meth:`_position`).
         self._buf: list[Any] | None = None
+        self._it: Iterator[Any] | None = None
         self._base = 0
-        self._j = 0
         self._reader: CacheReader | None = None
         self._error: CacheError | None = None  # a corrupt record after the current block
         # Filling: ``_pos`` elements delivered so far.
@@ -251,6 +258,9 @@ class _CacheIterator(DatasetIterator):
         self._sink: Any = None
         self._finalizer: Any = None
         self._write = False
+        self._ledger = ledger_for(ctx)
+        self._held = 0  # bytes of a replayed memory cache, reserved in the ledger
+        weakref.finalize(self, self._ledger.release_all, self.stage)
         if not self._replay(0):
             self._fill(write=True)
 
@@ -278,15 +288,31 @@ class _CacheIterator(DatasetIterator):
         self._reader = reader
         self._error = None
         if reader is not None:
-            self._buf, self._base, self._j = [], pos, 0
+            self._buf, self._base = [], pos
+            self._it = iter(self._buf)
         else:
-            self._buf, self._base, self._j = ds._memory, 0, pos
+            memory = ds._memory
+            assert memory is not None
+            self._buf, self._base = memory, 0
+            it = iter(memory)
+            it.__setstate__(pos)  # type: ignore[attr-defined]  # list iterators have it
+            self._it = it
+            self._hold(ds._memory_bytes)
         self._start = start
         return True
 
+    def _hold(self, nbytes: int) -> None:
+        """Count ``nbytes`` (a replayed memory cache) in the ledger instead of what was."""
+        old, self._held = self._held, nbytes
+        if nbytes > old:
+            self._ledger.reserve(self.stage, nbytes - old)
+        elif nbytes < old:
+            self._ledger.release(self.stage, old - nbytes)
+
     def _fill(self, write: bool) -> None:
         self._discard_sink(None)
-        self._buf = self._reader = None
+        self._buf = self._reader = self._it = None
+        self._hold(0)
         if self._input is None:
             self._input = self._ds._input._make_iterator(self._ctx_)
             self._inputs = (self._input,)
@@ -320,8 +346,7 @@ class _CacheIterator(DatasetIterator):
         if not self._file:
             if ds._over_budget or ds._memory is not None:
                 return
-            budget = int(self._ctx.options.ram_budget or 0)
-            sink: Any = MemorySink(ds, budget, self.stage)
+            sink: Any = MemorySink(ds, self._ledger, self.stage)
         else:
             sink = self._open_file_sink()
             if sink is None:
@@ -363,20 +388,23 @@ class _CacheIterator(DatasetIterator):
     # -- iteration ------------------------------------------------------------------------
 
     def __next__(self) -> Any:
-        buf = self._buf
-        if buf is not None:
-            j = self._j
-            try:
-                x = buf[j]
-            except IndexError:
-                return self._next_block()
-            self._j = j + 1
-            return x
+        it = self._it
+        if it is not None:
+            for x in it:  # one element: no call to next(), no try/except
+                return x
+            return self._next_block()
         return self._next_filling()
+
+    def _position(self) -> int:
+        """Replaying: the position in the cache of the next element."""
+        assert self._buf is not None and self._it is not None
+        left: int = self._it.__length_hint__()  # type: ignore[attr-defined]
+        return self._base + len(self._buf) - left
 
     def _next_block(self) -> Any:
         reader = self._reader
         if reader is None:  # the memory cache is one block
+            self._hold(0)  # the pass is over: this iterator holds nothing any more
             raise StopIteration
         if self._error is not None:
             raise self._error
@@ -385,12 +413,12 @@ class _CacheIterator(DatasetIterator):
         if pos >= reader.count:
             raise StopIteration
         block, self._error = reader.read_block(pos)
-        self._buf, self._base, self._j = block, pos, 0
-        if not block:
-            assert self._error is not None
-            raise self._error
-        self._j = 1
-        return block[0]
+        self._buf, self._base = block, pos
+        it = self._it = iter(block)
+        for x in it:
+            return x
+        assert self._error is not None
+        raise self._error
 
     def _next_filling(self) -> Any:
         if self._input is None:  # closed
@@ -431,7 +459,7 @@ class _CacheIterator(DatasetIterator):
 
     def _get_state(self) -> State:
         if self._buf is not None:
-            return {"mode": "replay", "pos": self._base + self._j, "start": self._start}
+            return {"mode": "replay", "pos": self._position(), "start": self._start}
         if self._input is None:
             raise CheckpointError(f"stage {self.stage} is closed; take its state before close()")
         return {"mode": "fill", "pos": self._pos, "input": self._input.get_state()}
@@ -477,5 +505,6 @@ class _CacheIterator(DatasetIterator):
 
     def _close(self) -> None:
         # After close(), next() raises StopIteration (IteratorState.CLOSED).
-        self._buf = self._reader = self._input = None
+        self._buf = self._reader = self._input = self._it = None
         self._discard_sink("the pass stopped before the end of the dataset")
+        self._hold(0)

@@ -29,6 +29,7 @@ import weakref
 from typing import Any
 
 from stoker.autotune import Knob, Meter, tuner_for
+from stoker.autotune._ram import RamLedger, element_bytes
 from stoker.autotune._tuner import MAX_BUFFER
 from stoker.dataset import Dataset
 from stoker.errors import CheckpointError
@@ -104,12 +105,18 @@ def _produce(
     buffer_ref: weakref.ref[_Buffer],
     cursor_ref: weakref.ref[InputCursor],
     stats: Recorder,
+    ram: RamLedger,
+    stage: str,
     meter: Meter | None,
 ) -> None:
     cond = sync.cond
+    expect = 0  # bytes of the last element: pull the next only once it fits the budget
     clock = time.thread_time
     try:
         while not sync.stop:
+            while not ram.wait_room(stage, expect, POLL_S):  # Options.ram_budget
+                if sync.stop:
+                    return
             # Pull first, then wait for room (as a thread feeding a bounded queue does): the
             # next element is being made while the buffer is full, so at most
             # ``capacity + 1`` elements are ready or in hand.
@@ -124,6 +131,8 @@ def _produce(
             stats.add(busy_s=busy)
             if meter is not None:
                 meter.add_call(1, busy, clock() - cpu)
+            expect = element_bytes(item[2]) if item[1] == _VALUE else 0
+            ram.reserve(stage, expect)  # in hand counts: released when delivered
             with cond:
                 # An error is never held back: its traceback references the input, and a
                 # thread holding it while it waits would keep a dropped iterator alive.
@@ -136,6 +145,7 @@ def _produce(
                     cond.wait(POLL_S)
                 buffer = buffer_ref()
                 if sync.stop or buffer is None:
+                    ram.release(stage, expect)
                     return
                 buffer.append(item)
                 sync.size += 1
@@ -223,6 +233,8 @@ class _PrefetchIterator(ParallelIterator):
                 weakref.ref(self._buffer),
                 weakref.ref(self._cursor),
                 self.stats,
+                self._ram.ledger,
+                self.stage,
                 self._knob.meter if self._knob is not None else None,
             ),
             name=f"stoker-prefetch-{self.stage}",
@@ -256,6 +268,8 @@ class _PrefetchIterator(ParallelIterator):
             seq, kind, value = buffer.popleft()
             sync.size -= 1
             sync.cond.notify()
+        if kind == _VALUE:
+            self._ram.ledger.release(self.stage, element_bytes(value))
         self._delivered += 1
         if self._delivered % _TIDY_EVERY == 0:
             self._cursor.forget_before(seq)
@@ -288,12 +302,14 @@ class _PrefetchIterator(ParallelIterator):
         skip = int(state.get("skip", 0))
         self._cursor.restore(state["input"], skip)
         self._buffer.clear()
+        self._ram.clear()
         self._frontier = 0
         self._done = False
 
     def _close(self) -> None:
         super()._close()
         self._buffer.clear()
+        self._ram.clear()
 
     def stage_info(self) -> dict[str, Any]:
         sync = self._sync

@@ -8,16 +8,27 @@ Checkpoints stay small: when the input can fetch its i-th element directly (rang
 maps of them…), the state lists the input *positions* in the buffer, not the elements, and
 restoring fetches them. Otherwise the state holds the input's position at the start of the
 pass and the number of elements delivered, and restoring replays the pass up to there.
+
+RAM: the buffer's bytes count in the pipeline's RAM ledger (``Options.ram_budget``,
+:mod:`stoker.autotune._ram`). A buffer whose elements alone would pass the budget stops
+growing at the element that passes it, with a warning: the shuffle then mixes over that
+many elements. The cap depends only on the elements' sizes and the budget (not on what
+other stages hold at that moment), so a seeded shuffle stays reproducible; checkpoints
+record it.
 """
 
 from __future__ import annotations
 
 import base64
+import sys
+import warnings
+import weakref
 import zlib
 from typing import Any
 
 import numpy as np
 
+from stoker.autotune._ram import element_bytes, ledger_for
 from stoker.dataset import Dataset
 from stoker.iterator import DatasetIterator, IterContext, State, saved, snapshot
 from stoker.ops._common import UnaryDataset, UnaryIterator, check_count
@@ -68,10 +79,19 @@ class _ShuffleIterator(UnaryIterator):
         self._seed = ds._seed
         self._getter = ds._input._random_access()
         self._start: Any = None if self._getter is not None else snapshot(self._input)
+        self._ledger = ledger_for(ctx)
+        self._held = 0  # bytes of the buffer, as reserved in the ledger
+        # A dropped iterator's buffer is gone: its bytes leave the ledger with it.
+        weakref.finalize(self, self._ledger.release_all, self.stage)
         self._begin(ctx.take_pass(ds))
 
-    def _begin(self, pass_id: list[int]) -> None:
+    def _begin(self, pass_id: list[int], size: int | None = None) -> None:
         ds = self._ds
+        self._ledger.release_all(self.stage)
+        self._held = 0
+        #: Elements the buffer holds when full: ``buffer_size``, or fewer if the budget
+        #: capped it.
+        self._size = ds._buffer_size if size is None else size
         self._pass_id = pass_id
         seed = (self._seed, *pass_id) if ds._reshuffle else (self._seed, 0, 0)
         self._rng = np.random.Generator(np.random.PCG64(seed))
@@ -88,21 +108,45 @@ class _ShuffleIterator(UnaryIterator):
         self._block = block.tolist()
         # The same indices as int(u * n) for the full buffer, computed in one NumPy call;
         # once the input is exhausted the buffer shrinks and __next__ uses _block.
-        self._idx = (block * self._ds._buffer_size).astype(np.int64).tolist()
+        self._idx = (block * self._size).astype(np.int64).tolist()
         self._bpos = 0
 
     def _fill(self) -> None:
-        size = self._ds._buffer_size
+        size = self._size
         buf, positions = self._buf, self._positions
+        ledger, stage = self._ledger, self.stage
+        budget = ledger.budget
         while len(buf) < size:
             try:
-                buf.append(self._next_input())
+                x = self._next_input()
             except StopIteration:
                 self._exhausted = True
                 break
+            buf.append(x)
+            n = element_bytes(x)
+            ledger.reserve(stage, n)
+            self._held += n
             positions.append(self._pulled)
             self._pulled += 1
+            if self._held > budget and len(buf) < size:
+                self._cap(len(buf))
+                break
         self._filled = True
+
+    def _cap(self, size: int) -> None:
+        """The budget caps the buffer at ``size`` elements (from now on, this pass)."""
+        self._size = size
+        self._idx = (np.asarray(self._block) * size).astype(np.int64).tolist()
+        if not sys.is_finalizing():
+            warnings.warn(
+                f"{self.stage}: shuffle(buffer_size={self._ds._buffer_size}) would hold more "
+                f"than Options.ram_budget = {self._ledger.budget:,} bytes, so its buffer stops "
+                f"at {size} elements ({self._held:,} bytes) and shuffles over those. Raise "
+                "Options(ram_budget=...) with with_options(), or shuffle smaller elements "
+                "(file names or indices before decoding them).",
+                UserWarning,
+                stacklevel=4,
+            )
 
     def __next__(self) -> Any:
         bpos = self._bpos
@@ -121,11 +165,18 @@ class _ShuffleIterator(UnaryIterator):
             i = self._idx[bpos]
             x = buf[i]
             try:
-                buf[i] = self._next_input()
+                y = buf[i] = self._next_input()
             except StopIteration:
                 self._exhausted = True
                 self._bpos = bpos
                 return self._drain()
+            d = element_bytes(y) - element_bytes(x)
+            if d:
+                self._held += d
+                if d > 0:
+                    self._ledger.reserve(self.stage, d)
+                else:
+                    self._ledger.release(self.stage, -d)
             pulled = self._pulled
             self._positions[i] = pulled
             self._pulled = pulled + 1
@@ -146,7 +197,16 @@ class _ShuffleIterator(UnaryIterator):
         if i < len(buf):
             buf[i] = last
             self._positions[i] = last_pos
+        n = element_bytes(x) if buf else self._held  # the last one releases what is left
+        self._held -= n
+        self._ledger.release(self.stage, n)
         return x
+
+    def _close(self) -> None:
+        self._buf = []
+        self._positions = []
+        self._held = 0
+        self._ledger.release_all(self.stage)
 
     @property
     def _delivered(self) -> int:
@@ -174,6 +234,7 @@ class _ShuffleIterator(UnaryIterator):
             "delivered": self._delivered,
             "exhausted": self._exhausted,
             "filled": self._filled,
+            **({"size": self._size} if self._size != self._ds._buffer_size else {}),
         }
 
     def _set_state(self, state: State) -> None:
@@ -196,12 +257,14 @@ class _ShuffleIterator(UnaryIterator):
         if getter is None:
             raise ValueError("positions state needs an input with random access")
         self._input.set_state(state["input"])
-        self._begin(epoch)
+        self._begin(epoch, int(state["size"]) if "size" in state else None)
         self._rng.bit_generator.state = state["rng"]
         self._new_block()
         self._bpos = int(state["bpos"])
         self._positions = _decode_positions(state["buffer"])
         self._buf = [getter(p) for p in self._positions]
+        self._held = sum(element_bytes(x) for x in self._buf)
+        self._ledger.reserve(self.stage, self._held)
         self._pulled = int(state["pulled"])
         self._exhausted = bool(state["exhausted"])
         self._filled = bool(state["filled"])

@@ -506,16 +506,19 @@ class Tuner:
         _LOG.debug("%s: %s %d -> %d: %s", k.label, k.kind, old, value, reason)
 
     def _room(self, knobs: list[Knob]) -> int:
-        """Bytes buffers may still grow by."""
-        ctx = self._ctx()
-        ledger = _ledger(ctx) if ctx is not None else None
-        if ledger is not None:
-            return int(ledger.room())
+        """Bytes buffers may still grow by: the less of what the RAM ledger has free now
+        and what the knobs' settings would hold once their buffers fill (a stage that has
+        not filled its buffer yet holds less than it will)."""
         held = 0.0
         for k in knobs:
             per = 2 if k.kind == "parallelism" else 1
             held += per * k.value * k.elem_bytes()
-        return max(0, int(self.ram_budget - held))
+        room = max(0, int(self.ram_budget - held))
+        ctx = self._ctx()
+        ledger = _ledger(ctx) if ctx is not None else None
+        if ledger is not None:
+            room = min(room, int(ledger.room()))
+        return room
 
     def _cpu_left(self, k: Knob, par: list[Knob]) -> tuple[float, float]:
         """(cores, workers) of the budget the other stages leave to ``k``."""

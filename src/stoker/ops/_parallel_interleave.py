@@ -20,6 +20,10 @@ pipeline's controller (:mod:`stoker.autotune`) moves it; ``cycle_length`` is nev
 ``deterministic=False`` skips a slot whose buffer is empty for one that has elements;
 each slot's own elements stay in order.
 
+The cycle itself (futures, turns, blocks, the checkpoint state) is
+:class:`~stoker.ops._interleave_cycle.ReadAheadCycle`, shared with the sequential and the
+Ray interleave; this module supplies the slots: readers filled by pool tasks.
+
 Checkpoints use the sequential op's format, plus a ``skip`` per slot: the inner
 iterator's position as of its last *delivered* element is a snapshot plus ``skip``
 pulls (:class:`~stoker.ops._parallel_common.InputCursor`); buffered elements and futures
@@ -41,8 +45,9 @@ from stoker.dataset import Dataset
 from stoker.errors import CheckpointError
 from stoker.exec._base import Failure
 from stoker.exec.threads import POOL
-from stoker.iterator import DatasetIterator, IterContext, State, saved, snapshot
+from stoker.iterator import DatasetIterator, IterContext
 from stoker.ops._common import annotate, call, func_name, stop_iteration_error
+from stoker.ops._interleave_cycle import ENDED, NOT_READY, ReadAheadCycle
 from stoker.ops._parallel_common import (
     END,
     ERROR,
@@ -229,20 +234,17 @@ def _task_done(shared: _Tasks, slot: _InnerReader) -> DatasetIterator | None:
     return None
 
 
-class ParallelInterleaveIterator(ParallelIterator):
-    """See the module docstring."""
+class ParallelInterleaveIterator(ReadAheadCycle[_InnerReader], ParallelIterator):
+    """See the module docstring: the cycle's slots read by pool tasks."""
 
     OP = "parallel_interleave"
-    SEQUENTIAL_OP = "interleave"
     _run: _Tasks | None
 
     def __init__(self, ctx: IterContext, ds: InterleaveDataset):
         super().__init__(ctx, ds)
-        self._ds = ds
         self._ctx_ = ctx
+        self._init_cycle(ds)
         opts = ctx.options
-        det = ds._deterministic if ds._deterministic is not None else opts.deterministic
-        self._deterministic = bool(det)
         npc = ds._num_parallel_calls
         cycle = ds._cycle_length
         autotune = npc is None or npc == AUTOTUNE
@@ -259,19 +261,8 @@ class ParallelInterleaveIterator(ParallelIterator):
         self._capacity = max(_BUFFER_MIN, 2 * ds._block_length)
         assert opts.cpu_budget is not None and opts.io_concurrency is not None
         self._max_threads = opts.cpu_budget + opts.io_concurrency
-        self._slots: list[_InnerReader | None] = [None] * cycle
-        self._futures: collections.deque[_InnerReader] = collections.deque()
         self._made = 0  # futures from the left whose iterator is made (or failed)
         self._wanted: collections.deque[_InnerReader] = collections.deque()
-        self._cycle = 0
-        self._block = 0
-        self._skips = 0  # deterministic=False: slots passed over since the last delivery
-        self._end = False  # the cycle saw the input end (the sequential op's flag)
-        self._input_end = False  # pulling futures met the end of the input
-        self._input_error: tuple[BaseException, Any] | None = None  # held until its turn
-        self._open = 0
-        self._pulled = 0  # ordinals that entered the cycle
-        self._next_ordinal = 0  # ordinals pulled (cycle + futures)
 
     @property
     def _shared(self) -> _Tasks:
@@ -332,28 +323,20 @@ class ParallelInterleaveIterator(ParallelIterator):
         else:
             self._wanted.append(slot)
 
-    def _top_up_futures(self) -> None:
-        """Pull input elements ahead (consumer thread only) and queue their opening."""
-        while (
-            len(self._futures) < len(self._slots)
-            and not self._input_end
-            and self._input_error is None
-        ):
-            before = snapshot(self._input)
-            try:
-                element = next(self._input)
-            except StopIteration:
-                self._input_end = True
-                return
-            except Exception as e:
-                self._input_error = (e, before)
-                return
-            slot = _InnerReader(self._next_ordinal, element, before)
-            self._next_ordinal += 1
-            self._futures.append(slot)
-            with self._shared.cond:
-                self._shared.slots.add(slot)
-                self._want(slot)
+    # -- the cycle's hooks (stoker.ops._interleave_cycle) ---------------------------------
+
+    def _new_slot(self, ordinal: int, element: Any, before: Any) -> _InnerReader:
+        return _InnerReader(ordinal, element, before)
+
+    def _read_future(self, slot: _InnerReader) -> None:
+        """Queue the new future's opening on the pool."""
+        with self._shared.cond:
+            self._shared.slots.add(slot)
+            self._want(slot)
+
+    def _read_ahead(self) -> None:
+        self._top_up_futures()
+        self._make_ready_iterators()
 
     def _make_ready_iterators(self) -> None:
         """Make inner iterators for opened futures, in input order (consumer thread)."""
@@ -388,47 +371,24 @@ class ParallelInterleaveIterator(ParallelIterator):
         slot.cursor = InputCursor(it)
         slot.cursor.mark()  # get_state() must never need the iterator itself
 
-    # -- the cycle (the sequential op's loop) ---------------------------------------------
+    def _take(self, slot: _InnerReader) -> Any:
+        item = self._take_item(slot)
+        if item is None:  # deterministic=False: not ready, try the next slot
+            return NOT_READY
+        seq, kind, value = item
+        if kind == _END:
+            return ENDED
+        slot.frontier = seq + 1
+        if slot.cursor is not None:
+            slot.cursor.forget_before(seq + 1)
+        if kind == _ERROR:
+            if isinstance(value, KeyboardInterrupt):
+                self.close()  # from below: stop everything
+            failure, value, item = Failure(value), None, None  # see Failure.throw()
+            failure.throw(self.stage)
+        return value
 
-    def _next(self) -> Any:
-        slots = self._slots
-        while not self._end or self._open:
-            self._top_up_futures()
-            self._make_ready_iterators()
-            slot = slots[self._cycle]
-            if slot is not None:
-                item = self._take(slot)
-                if item is None:  # deterministic=False: not ready, try the next slot
-                    self._advance_cycle()
-                    continue
-                seq, kind, value = item
-                if kind == _END:
-                    self._retire(slot)
-                    self._advance_cycle()
-                    continue
-                slot.frontier = seq + 1
-                if slot.cursor is not None:
-                    slot.cursor.forget_before(seq + 1)
-                if kind == _ERROR:
-                    if isinstance(value, KeyboardInterrupt):
-                        self.close()  # from below: stop everything
-                    failure, value, item = Failure(value), None, None  # see Failure.throw()
-                    failure.throw(self.stage)
-                self._block += 1
-                if self._block == self._ds._block_length:
-                    self._advance_cycle()
-                self.stats.add(elements=1)
-                return value
-            if not self._end:
-                if self._enter_future():
-                    continue
-                self._end = True
-                continue
-            self._advance_cycle()
-        self._finish()
-        raise StopIteration
-
-    def _take(self, slot: _InnerReader) -> tuple[int, int, Any] | None:
+    def _take_item(self, slot: _InnerReader) -> tuple[int, int, Any] | None:
         """The slot's next item, waiting for it; with deterministic=False, None if it has
         none yet and other slots have not all been tried since the last delivery."""
         cond = self._shared.cond
@@ -466,20 +426,10 @@ class ParallelInterleaveIterator(ParallelIterator):
             self._shared.cond.wait(POLL_S)
         self._waited(time.perf_counter() - start)
 
-    def _enter_future(self) -> bool:
-        """Put the next future in the empty slot at the cycle; False at the input's end."""
-        if not self._futures:
-            if self._input_error is not None:
-                failure = Failure(self._input_error[0], from_input=True)
-                self._input_error = None
-                failure.throw(self.stage)
-            if self._input_end:
-                return False
-            self._top_up_futures()
-            return True
-        slot = self._futures[0]
-        cond = self._shared.cond
+    def _await_future(self, slot: _InnerReader) -> None:
+        """Wait for ``map_func`` to have run for ``slot`` and its iterator to be made."""
         if slot.it is None and slot.error is None:
+            cond = self._shared.cond
             start = time.perf_counter()
             while True:
                 with cond:
@@ -490,11 +440,12 @@ class ParallelInterleaveIterator(ParallelIterator):
                     cond.wait(POLL_S)
             self._make_ready_iterators()
             self._waited(time.perf_counter() - start)
-        self._futures.popleft()
+
+    def _admit(self, slot: _InnerReader) -> None:
+        """Raise ``map_func``'s error (or a dataset that was none) at its turn."""
         self._made = max(0, self._made - 1)
-        self._pulled = slot.ordinal + 1
         if slot.error is not None:
-            with cond:
+            with self._shared.cond:
                 self._shared.slots.discard(slot)
             slot.close()
             failure, slot.error = Failure(slot.error), None
@@ -504,57 +455,21 @@ class ParallelInterleaveIterator(ParallelIterator):
             if not slot.own_error:
                 annotate(failure.exc, self.stage, self._ds._fn, slot.ordinal)  # type: ignore[arg-type]
             failure.throw(self.stage, slot.ordinal)
-        self._slots[self._cycle] = slot
-        self._open += 1
-        return True
 
-    def _retire(self, slot: _InnerReader) -> None:
+    def _drop(self, slot: _InnerReader) -> None:
         with self._shared.cond:
             slot.closed = True
             self._shared.slots.discard(slot)
             own = not slot.busy
         if own:
             slot.close()
-        self._slots[self._cycle] = None
-        self._open -= 1
-
-    def _advance_cycle(self) -> None:
-        self._block = 0
-        self._cycle = (self._cycle + 1) % len(self._slots)
-
-    def _finish(self) -> None:
-        self._release_run()
 
     # -- state -----------------------------------------------------------------------------
 
-    def _get_state(self) -> State:
-        open_slots = [s for s in self._slots if s is not None]
-        if open_slots:
-            first = min(open_slots, key=lambda s: s.ordinal)
-            base, input_state = first.ordinal, saved(first.before)
-        elif self._futures:
-            base, input_state = self._pulled, saved(self._futures[0].before)
-        elif self._input_error is not None:
-            base, input_state = self._pulled, saved(self._input_error[1])
-        else:
-            base, input_state = self._pulled, self._input.get_state()
-        out_slots: list[Any] = []
-        for s in self._slots:
-            if s is None:
-                out_slots.append(None)
-                continue
-            assert s.cursor is not None
-            inner, skip = s.cursor.position(s.frontier)
-            out_slots.append({"ordinal": s.ordinal, "state": inner, "skip": skip})
-        return {
-            "input": input_state,
-            "base": base,
-            "pulled": self._pulled,
-            "slots": out_slots,
-            "cycle": self._cycle,
-            "block": self._block,
-            "end": self._end,
-        }
+    def _slot_state(self, slot: _InnerReader) -> dict[str, Any]:
+        assert slot.cursor is not None
+        inner, skip = slot.cursor.position(slot.frontier)
+        return {"ordinal": slot.ordinal, "state": inner, "skip": skip}
 
     def _quiesce(self, run: _Tasks) -> None:
         if not run.shutdown(_RESTORE_TIMEOUT_S):
@@ -563,43 +478,22 @@ class ParallelInterleaveIterator(ParallelIterator):
                 f"{_RESTORE_TIMEOUT_S:.0f} s; cannot reposition inner iterators under them"
             )
 
-    def _restore(self, state: State) -> None:
-        slot_states = state["slots"]
-        if len(slot_states) != len(self._slots):
-            raise ValueError(
-                f"state has {len(slot_states)} slots, cycle_length is {len(self._slots)}"
-            )
+    def _clear_slots(self) -> None:
         self._close_readers()
-        self._slots = [None] * len(self._slots)
-        self._futures.clear()
         self._made = 0
         self._wanted.clear()
-        self._input_error = None
-        self._input_end = False
-        self._open = 0
-        self._input.set_state(state["input"])
-        base, pulled = int(state["base"]), int(state["pulled"])
-        wanted = {s["ordinal"]: (i, s) for i, s in enumerate(slot_states) if s}
-        for ordinal in range(base, pulled):
-            before = snapshot(self._input)
-            element = next(self._input)
-            if ordinal not in wanted:
-                continue
-            i, s = wanted[ordinal]
-            it = make_inner(self._ctx_, self._ds, element, ordinal, self.stage)
-            slot = _InnerReader(ordinal, None, before)
-            slot.opened = True
-            cursor = InputCursor(it)
-            cursor.restore(s["state"], int(s.get("skip", 0)))
-            slot.it, slot.cursor = it, cursor
-            cursor.mark()
-            self._slots[i] = slot
-        self._open = len(wanted)
-        self._pulled = self._next_ordinal = pulled
-        self._cycle = int(state["cycle"])
-        self._block = int(state["block"])
-        self._end = bool(state["end"])
-        self._input_end = self._end
+
+    def _restored_slot(
+        self, ordinal: int, element: Any, before: Any, slot_state: dict[str, Any]
+    ) -> _InnerReader:
+        it = make_inner(self._ctx_, self._ds, element, ordinal, self.stage)
+        slot = _InnerReader(ordinal, None, before)
+        slot.opened = True
+        cursor = InputCursor(it)
+        cursor.restore(slot_state["state"], int(slot_state.get("skip", 0)))
+        slot.it, slot.cursor = it, cursor
+        cursor.mark()
+        return slot
 
     def _close_readers(self) -> None:
         """Close the inner iterators no task owns (the run, if any, is stopped)."""

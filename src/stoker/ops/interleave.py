@@ -7,6 +7,8 @@ comes; an exhausted inner dataset empties its slot and the turn passes on.
 
 Checkpoints store, for every open slot, the ordinal of the input element it came from and
 its inner iterator's state; restoring re-reads those few input elements, not their data.
+The cycle's position and state are :mod:`stoker.ops._interleave_cycle`'s, shared with
+the parallel interleaves; this module keeps only the sequential loop.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ from collections.abc import Callable
 from typing import Any
 
 from stoker.dataset import Dataset
-from stoker.iterator import DatasetIterator, IterContext, State, saved, snapshot
+from stoker.iterator import DatasetIterator, IterContext, State, snapshot
 from stoker.ops._common import UnaryDataset, annotate, call, check_count, func_name
+from stoker.ops._interleave_cycle import InterleaveCycle
 from stoker.options import AUTOTUNE, UNKNOWN_CARDINALITY, cpu_count
 
 __all__ = ["InterleaveDataset", "make_inner"]
@@ -95,52 +98,27 @@ class InterleaveDataset(UnaryDataset):
 
 
 class _OpenInner:
-    """An inner iterator open in the cycle, and the ordinal of its input element."""
+    """An inner iterator open in the cycle, the ordinal of its input element and the
+    input's snapshot before that element (where a checkpoint re-reads the input from)."""
 
-    __slots__ = ("it", "next", "ordinal")
+    __slots__ = ("before", "it", "next", "ordinal")
 
-    def __init__(self, ordinal: int, it: DatasetIterator):
+    def __init__(self, ordinal: int, it: DatasetIterator, before: Any):
         self.ordinal = ordinal
         self.it = it
         self.next = it.__next__  # bound once: a record costs no lookup through next()
+        self.before = before
 
 
-class _InterleaveIterator(DatasetIterator):
+class _InterleaveIterator(InterleaveCycle[_OpenInner]):
     OP = "interleave"
 
     def __init__(self, ctx: IterContext, ds: InterleaveDataset):
         self._input = ds._input._make_iterator(ctx)
         super().__init__(ctx, ds, (self._input,))
-        self._ds = ds
         self._ctx_ = ctx
-        self._slots: list[_OpenInner | None] = [None] * ds._cycle_length
-        self._cycle = 0
-        self._block = 0
-        self._end = False
-        self._open = 0
-        self._pulled = 0
-        self._before: dict[int, Any] = {}  # ordinal -> input state before it was pulled
+        self._init_cycle(ds)  # no futures: an input element enters the cycle at once
         self._one_slot = ds._cycle_length == 1
-
-    def _advance_cycle(self) -> None:
-        self._block = 0
-        self._cycle = (self._cycle + 1) % len(self._slots)
-
-    def _retire(self, slot: _OpenInner) -> None:
-        """Close the exhausted inner iterator in the current slot and pass the turn on."""
-        slot.it.close()
-        self._before.pop(slot.ordinal, None)
-        self._slots[self._cycle] = None
-        self._open -= 1
-        self._advance_cycle()
-
-    def _pull(self) -> Any:
-        """The next input element, remembering where the input stood before it."""
-        before = snapshot(self._input)
-        element = next(self._input)
-        self._before[self._pulled] = before
-        self._pulled += 1
-        return element
 
     def __next__(self) -> Any:
         slots = self._slots
@@ -153,6 +131,7 @@ class _InterleaveIterator(DatasetIterator):
                     return slot.next()
                 except StopIteration:
                     self._retire(slot)
+                    self._advance_cycle()
         while not self._end or self._open:
             slot = slots[self._cycle]
             if slot is not None:
@@ -160,77 +139,48 @@ class _InterleaveIterator(DatasetIterator):
                     x = slot.next()
                 except StopIteration:
                     self._retire(slot)
+                    self._advance_cycle()
                     continue
                 self._block += 1
                 if self._block == self._ds._block_length:
                     self._advance_cycle()
                 return x
             if not self._end:
+                before = snapshot(self._input)
                 try:
-                    element = self._pull()
+                    element = next(self._input)
                 except StopIteration:
                     self._end = True
                     continue
-                ordinal = self._pulled - 1
-                try:
-                    it = make_inner(self._ctx_, self._ds, element, ordinal, self.stage)
-                except BaseException:
-                    self._before.pop(ordinal, None)
-                    raise
-                slots[self._cycle] = _OpenInner(ordinal, it)
+                ordinal = self._pulled
+                self._pulled += 1
+                it = make_inner(self._ctx_, self._ds, element, ordinal, self.stage)
+                slots[self._cycle] = _OpenInner(ordinal, it, before)
                 self._open += 1
             else:
                 self._advance_cycle()
         raise StopIteration
 
-    def _get_state(self) -> State:
-        open_slots = [s for s in self._slots if s is not None]
-        if open_slots:
-            base = min(s.ordinal for s in open_slots)
-            input_state = saved(self._before[base])
-        else:
-            base = self._pulled
-            input_state = self._input.get_state()
-        return {
-            "input": input_state,
-            "base": base,
-            "pulled": self._pulled,
-            "slots": [
-                None if s is None else {"ordinal": s.ordinal, "state": s.it.get_state()}
-                for s in self._slots
-            ],
-            "cycle": self._cycle,
-            "block": self._block,
-            "end": self._end,
-        }
+    # -- the cycle's hooks (stoker.ops._interleave_cycle) ---------------------------------
+
+    def _drop(self, slot: _OpenInner) -> None:
+        slot.it.close()
+
+    def _clear_slots(self) -> None:
+        self._close()
+
+    def _slot_state(self, slot: _OpenInner) -> dict[str, Any]:
+        return {"ordinal": slot.ordinal, "state": slot.it.get_state()}
+
+    def _restored_slot(
+        self, ordinal: int, element: Any, before: Any, slot_state: dict[str, Any]
+    ) -> _OpenInner:
+        it = make_inner(self._ctx_, self._ds, element, ordinal, self.stage)
+        it.set_state(slot_state["state"])
+        return _OpenInner(ordinal, it, before)
 
     def _set_state(self, state: State) -> None:
-        slot_states = state["slots"]
-        if len(slot_states) != len(self._slots):
-            raise ValueError(
-                f"state has {len(slot_states)} slots, cycle_length is {len(self._slots)}"
-            )
-        for s in self._slots:
-            if s is not None:
-                s.it.close()
-        self._input.set_state(state["input"])
-        self._pulled = int(state["base"])
-        self._before = {}
-        wanted = {s["ordinal"]: (i, s["state"]) for i, s in enumerate(slot_states) if s}
-        self._slots = [None] * len(slot_states)
-        for ordinal in range(int(state["base"]), int(state["pulled"])):
-            element = self._pull()
-            if ordinal in wanted:
-                i, inner_state = wanted[ordinal]
-                it = make_inner(self._ctx_, self._ds, element, ordinal, self.stage)
-                it.set_state(inner_state)
-                self._slots[i] = _OpenInner(ordinal, it)
-            else:
-                self._before.pop(ordinal, None)
-        self._open = len(wanted)
-        self._cycle = int(state["cycle"])
-        self._block = int(state["block"])
-        self._end = bool(state["end"])
+        self._restore(state)
 
     def _close(self) -> None:
         for s in self._slots:

@@ -27,6 +27,10 @@ Errors: ``map_func`` raising (or returning no Dataset) is raised at the input el
 turn, as the sequential op does; an element of the inner dataset that raised is raised at
 its place with the actor's traceback as ``__cause__``, and reading goes on after it.
 
+The cycle itself (futures, turns, blocks, the checkpoint state) is
+:class:`~stoker.ops._interleave_cycle.ReadAheadCycle`, shared with the other two
+interleaves; this module supplies the slots: input elements read on actors.
+
 Checkpoints: the sequential op's format, each open slot's inner position being its inner
 state when it was opened (``None``: from the start) plus ``skip`` elements delivered since;
 a state of the sequential or the threads' interleave restores here too.
@@ -50,8 +54,9 @@ import cloudpickle
 
 from stoker.errors import WorkerError
 from stoker.exec._base import Failure
-from stoker.iterator import IterContext, State, saved, snapshot
+from stoker.iterator import IterContext, State
 from stoker.ops._common import annotate, stop_iteration_error
+from stoker.ops._interleave_cycle import ENDED, NOT_READY, ReadAheadCycle
 from stoker.ops._parallel_common import POLL_S, ParallelIterator
 from stoker.ops.interleave import InterleaveDataset
 from stoker.options import AUTOTUNE
@@ -71,8 +76,6 @@ _MAX_CALL_BYTES = 16 << 20
 _START_TIMEOUT_S = 120.0
 
 _runs = itertools.count()  # tells an actor kept from an earlier pass that a new one began
-_END = object()  # the slot's dataset is exhausted
-_NOT_READY = object()  # deterministic=False: nothing received yet
 
 
 class _File:
@@ -440,19 +443,16 @@ class _Readers:
         self.close()
 
 
-class RayInterleaveIterator(ParallelIterator):
-    """See the module docstring."""
+class RayInterleaveIterator(ReadAheadCycle[_File], ParallelIterator):
+    """See the module docstring: the cycle's slots read on Ray actors."""
 
     OP = "ray_interleave"
-    SEQUENTIAL_OP = "interleave"
     _run: _Readers | None
 
     def __init__(self, ctx: IterContext, ds: InterleaveDataset):
         super().__init__(ctx, ds)
-        self._ds = ds
+        self._init_cycle(ds)
         opts = ctx.options
-        det = ds._deterministic if ds._deterministic is not None else opts.deterministic
-        self._deterministic = bool(det)
         npc = ds._num_parallel_calls
         self._actors = None if npc is None or npc == AUTOTUNE else int(npc)
         try:
@@ -467,18 +467,6 @@ class RayInterleaveIterator(ParallelIterator):
             "seed": opts.seed,
             "stats": False,
         }
-        cycle = ds._cycle_length
-        self._slots: list[_File | None] = [None] * cycle
-        self._futures: collections.deque[_File] = collections.deque()
-        self._cycle = 0
-        self._block = 0
-        self._skips = 0
-        self._end = False
-        self._input_end = False
-        self._input_error: tuple[BaseException, Any] | None = None
-        self._open = 0
-        self._pulled = 0  # ordinals that entered the cycle
-        self._next_ordinal = 0  # ordinals pulled (cycle + futures)
         self._last: _Readers | None = None
 
     @property
@@ -503,73 +491,30 @@ class RayInterleaveIterator(ParallelIterator):
                 run.add(f)
         return run
 
-    # -- the cycle (the sequential op's loop) ---------------------------------------------
+    # -- the cycle's hooks (stoker.ops._interleave_cycle) ---------------------------------
 
-    def _top_up_futures(self) -> None:
-        while (
-            len(self._futures) < len(self._slots)
-            and not self._input_end
-            and self._input_error is None
-        ):
-            before = snapshot(self._input)
-            try:
-                element = next(self._input)
-            except StopIteration:
-                self._input_end = True
-                return
-            except Exception as e:
-                self._input_error = (e, before)
-                return
-            f = _File(self._next_ordinal, element, before)
-            self._next_ordinal += 1
-            self._futures.append(f)
-            self._readers.add(f)
+    def _new_slot(self, ordinal: int, element: Any, before: Any) -> _File:
+        return _File(ordinal, element, before)
 
-    def _next(self) -> Any:
-        slots = self._slots
-        while not self._end or self._open:
-            self._top_up_futures()
-            f = slots[self._cycle]
-            if f is not None:
-                item = self._take(f)
-                if item is _NOT_READY:
-                    self._advance_cycle()
-                    continue
-                if item is _END:
-                    self._retire(f)
-                    self._advance_cycle()
-                    continue
-                if type(item) is Failure:  # raised in its place; the turn does not move
-                    failure, item = item, None
-                    failure.throw(self.stage)
-                self._block += 1
-                if self._block == self._ds._block_length:
-                    self._advance_cycle()
-                self.stats.add(elements=1)
-                return item
-            if not self._end:
-                if self._enter_future():
-                    continue
-                self._end = True
-                continue
-            self._advance_cycle()
-        self._release_run()
-        raise StopIteration
+    def _read_future(self, slot: _File) -> None:
+        """Give the new future to an actor, which opens it and starts reading."""
+        self._readers.add(slot)
 
     def _take(self, f: _File) -> Any:
-        """``f``'s next element (or Failure), :data:`_END`, or (deterministic=False)
-        :data:`_NOT_READY`."""
+        """``f``'s next element, :data:`~stoker.ops._interleave_cycle.ENDED`, or
+        (deterministic=False) :data:`~stoker.ops._interleave_cycle.NOT_READY`; an element
+        that failed is raised in its place (the turn does not move)."""
         run = self._readers
         if not f.buffer and not f.ended:
             if not self._deterministic:
                 run.pump(f)
                 if self._skips < len(self._slots):
                     self._skips += 1
-                    return _NOT_READY
+                    return NOT_READY
                 self._skips = 0
                 self._wait(run)
                 if not f.buffer and not f.ended:
-                    return _NOT_READY
+                    return NOT_READY
             while not f.buffer and not f.ended:
                 run.pump(f)
                 self._wait(run)
@@ -578,14 +523,15 @@ class RayInterleaveIterator(ParallelIterator):
             item = f.buffer.popleft()
             f.consumed += 1
             run.pump(f)
+            if type(item) is Failure:
+                failure, item = item, None  # see Failure.throw()
+                failure.throw(self.stage)
             return item
         if f.open_error is not None:
             # map_func raised: as the sequential op, the slot stays empty at this turn and
             # takes the next input element on the next call.
             exc, f.open_error = f.open_error, None
-            self._slots[self._cycle] = None
-            self._open -= 1
-            run.drop(f)
+            self._retire(f)
             if isinstance(exc, StopIteration):
                 raise stop_iteration_error(self.stage, self._ds._fn) from None
             if not str(exc).startswith(f"{self.stage}: "):
@@ -593,7 +539,7 @@ class RayInterleaveIterator(ParallelIterator):
             failure = Failure(exc)
             del exc  # see Failure.throw()
             failure.throw(self.stage, f.ordinal)
-        return _END
+        return ENDED
 
     def _wait(self, run: _Readers) -> None:
         if self.stats.enabled:
@@ -603,31 +549,8 @@ class RayInterleaveIterator(ParallelIterator):
         else:
             run.wait(POLL_S)
 
-    def _enter_future(self) -> bool:
-        """Put the next future in the empty slot at the cycle; False at the input's end."""
-        if not self._futures:
-            if self._input_error is not None:
-                failure = Failure(self._input_error[0], from_input=True)
-                self._input_error = None
-                failure.throw(self.stage)
-            if self._input_end:
-                return False
-            self._top_up_futures()
-            return True
-        f = self._futures.popleft()
-        self._pulled = f.ordinal + 1
-        self._slots[self._cycle] = f
-        self._open += 1
-        return True
-
-    def _retire(self, f: _File) -> None:
-        self._readers.drop(f)
-        self._slots[self._cycle] = None
-        self._open -= 1
-
-    def _advance_cycle(self) -> None:
-        self._block = 0
-        self._cycle = (self._cycle + 1) % len(self._slots)
+    def _drop(self, slot: _File) -> None:
+        self._readers.drop(slot)
 
     # -- state -----------------------------------------------------------------------------
 
@@ -638,61 +561,19 @@ class RayInterleaveIterator(ParallelIterator):
             state = {**state, "op": self.OP}
         super().set_state(state)
 
-    def _get_state(self) -> State:
-        open_slots = [f for f in self._slots if f is not None]
-        if open_slots:
-            first = min(open_slots, key=lambda f: f.ordinal)
-            base, input_state = first.ordinal, saved(first.before)
-        elif self._futures:
-            base, input_state = self._pulled, saved(self._futures[0].before)
-        elif self._input_error is not None:
-            base, input_state = self._pulled, saved(self._input_error[1])
-        else:
-            base, input_state = self._pulled, self._input.get_state()
-        return {
-            "input": input_state,
-            "base": base,
-            "pulled": self._pulled,
-            "slots": [
-                None
-                if f is None
-                else {"ordinal": f.ordinal, "state": f.state, "skip": f.skip0 + f.consumed}
-                for f in self._slots
-            ],
-            "cycle": self._cycle,
-            "block": self._block,
-            "end": self._end,
-        }
+    def _slot_state(self, slot: _File) -> dict[str, Any]:
+        return {"ordinal": slot.ordinal, "state": slot.state, "skip": slot.skip0 + slot.consumed}
 
-    def _restore(self, state: State) -> None:
-        slot_states = state["slots"]
-        if len(slot_states) != len(self._slots):
-            raise ValueError(
-                f"state has {len(slot_states)} slots, cycle_length is {len(self._slots)}"
-            )
-        self._slots = [None] * len(self._slots)
-        self._futures.clear()
-        self._input_error = None
-        self._input_end = False
-        self._input.set_state(state["input"])
-        base, pulled = int(state["base"]), int(state["pulled"])
-        wanted = {s["ordinal"]: (i, s) for i, s in enumerate(slot_states) if s}
-        for ordinal in range(base, pulled):
-            before = snapshot(self._input)
-            element = next(self._input)
-            if ordinal not in wanted:
-                continue
-            i, s = wanted[ordinal]
-            f = _File(ordinal, element, before)
-            f.state = s.get("state")
-            f.skip0 = int(s.get("skip", 0))
-            self._slots[i] = f
-        self._open = len(wanted)
-        self._pulled = self._next_ordinal = pulled
-        self._cycle = int(state["cycle"])
-        self._block = int(state["block"])
-        self._end = bool(state["end"])
-        self._input_end = self._end
+    def _clear_slots(self) -> None:
+        """Nothing to release: the old run, and with it every call, is gone."""
+
+    def _restored_slot(
+        self, ordinal: int, element: Any, before: Any, slot_state: dict[str, Any]
+    ) -> _File:
+        f = _File(ordinal, element, before)
+        f.state = slot_state.get("state")
+        f.skip0 = int(slot_state.get("skip", 0))
+        return f
 
     # -- visibility ------------------------------------------------------------------------
 

@@ -530,6 +530,18 @@ def _segment_child(q: Any, count: int) -> None:
         seg.close()
 
 
+def _take_array(got: Any) -> None:
+    """Copy out an array a child sent, unlinking its segment if it came in one (every
+    segment, the first included: the child unregistered them from its tracker)."""
+    if isinstance(got, str):
+        from multiprocessing import shared_memory
+
+        seg = shared_memory.SharedMemory(name=got)
+        np.array(np.ndarray((1 << 20,), np.uint8, buffer=seg.buf))
+        seg.close()
+        seg.unlink()
+
+
 def bench_handoff(count: int, runs: int) -> None:
     gb = count * (1 << 20) / 1e9
     print(f"\n== handoff: {count} arrays of 1 MB from worker processes to the consumer")
@@ -560,17 +572,10 @@ def bench_handoff(count: int, runs: int) -> None:
             q = ctx.Queue(maxsize=8)
             p = ctx.Process(target=child, args=(q, count))
             p.start()
-            q.get()  # first array: the child is up
+            _take_array(q.get())  # first array: the child is up
             start = time.perf_counter()
             for _ in range(count - 1):
-                got = q.get()
-                if isinstance(got, str):
-                    from multiprocessing import shared_memory
-
-                    seg = shared_memory.SharedMemory(name=got)
-                    np.array(np.ndarray((1 << 20,), np.uint8, buffer=seg.buf))
-                    seg.close()
-                    seg.unlink()
+                _take_array(q.get())
             times.append(time.perf_counter() - start)
             p.join()
         seconds = statistics.median(times)

@@ -11,7 +11,9 @@ Workloads (every figure is elements per second; higher is better):
 * ``switch_wait``: a map waiting 0.2 ms per element switches to waiting 4 ms;
   ``switch_cpu``: ~0.3 ms of GIL-releasing NumPy switches to waiting 4 ms. The figure is
   the throughput in the second after the first element of the new phase is delivered,
-  against a hand-tuned run of the new phase alone (the bar: 0.8).
+  against a hand-tuned run of the new phase alone (the bar: 0.8). ``switch_gil``: ~0.3 ms
+  of GIL-holding Python (which ``executor="auto"`` puts on worker processes) switches to
+  waiting 4 ms: the move from processes back to threads.
 
 For each workload the same run measures a sweep of hand-tuned settings (explicit
 ``num_parallel_calls``, executors, buffer sizes); ``stoker-best`` is the best of them, and
@@ -243,6 +245,7 @@ def workloads(quick: bool) -> dict[str, dict[str, Any]]:
     iters = calibrate(lambda k: functools.partial(py_work, iters=k), 1e-3, 20_000)
     size = calibrate(lambda k: functools.partial(np_work, size=k), 1e-3, 20_000)
     small = calibrate(lambda k: functools.partial(np_work, size=k), 0.3e-3, 5_000)
+    small_iters = calibrate(lambda k: functools.partial(py_work, iters=k), 0.3e-3, 5_000)
     return {
         "gil_python": {"fn": functools.partial(py_work, iters=iters), "n": int(3000 * scale)},
         "numpy": {"fn": functools.partial(np_work, size=size), "n": int(3000 * scale)},
@@ -253,7 +256,7 @@ def workloads(quick: bool) -> dict[str, dict[str, Any]]:
             "fn2": functools.partial(np_work, size=small),
             "n": int(6000 * scale),
         },
-        "small": {"size": small},
+        "small": {"size": small, "iters": small_iters},
     }
 
 
@@ -333,6 +336,7 @@ def bench_stoker(quick: bool, runs: int, only: set[str]) -> dict[str, dict[str, 
     phases = {
         "switch_wait": functools.partial(sleep_work, seconds=0.2e-3),
         "switch_cpu": functools.partial(np_work, size=w["small"]["size"]),
+        "switch_gil": functools.partial(py_work, iters=w["small"]["iters"]),
     }
     big = 10**7
     latency = best_call_s(wait4)
@@ -422,6 +426,7 @@ def bench_tf(quick: bool, runs: int) -> list[dict[str, Any]]:
     for name, before in (
         ("switch_wait", functools.partial(sleep_work, seconds=0.2e-3)),
         ("switch_cpu", functools.partial(np_work, size=w["small"]["size"])),
+        ("switch_gil", functools.partial(py_work, iters=w["small"]["iters"])),
     ):
         rates = []
         for _ in range(runs):

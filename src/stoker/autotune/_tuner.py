@@ -200,6 +200,7 @@ class Knob:
         self.note = note
         # Last window's measurements.
         self.rate = 0.0
+        self.prev_rate = 0.0  # the window before's (a phase change spoils one window)
         self.busy = 0.0
         self.cpu_share = 1.0
         self.cores = 0.0
@@ -282,7 +283,7 @@ class Knob:
             self.busy = 0.0
             self.cores = 0.0
             return False
-        self.rate = d_el / dt
+        self.prev_rate, self.rate = self.rate, d_el / dt
         slots = self.value if self.kind == "parallelism" else 1
         self.busy = min(1.0, d_busy / (slots * dt))
         raw = d_cpu / d_busy if d_busy > 0 else 1.0

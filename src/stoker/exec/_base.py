@@ -30,6 +30,8 @@ from typing import Any, NoReturn, Protocol
 from stoker.errors import WorkerError
 
 __all__ = [
+    "CUT_FACTOR",
+    "CUT_MIN_S",
     "Completion",
     "ElementFnSpec",
     "Executor",
@@ -117,9 +119,14 @@ class Completion:
             (processes); ``0`` otherwise. [Unit: byte]
         worker: The pid of the worker process that computed it, or the thread ident of
             the worker thread; ``0`` when unknown (the trace's worker tracks).
+        rest: The chunk's items the worker did not start, ``(index, element)`` pairs
+            following ``results`` (a *cut* chunk: its elements took far longer than the
+            last ones, see :data:`CUT_FACTOR`); the stage submits them again. ``None``
+            for a whole chunk. Only executors asked for it (``ExecutorRequest.splittable``)
+            cut chunks.
     """
 
-    __slots__ = ("busy_s", "cpu_s", "nbytes", "results", "start", "tag", "worker")
+    __slots__ = ("busy_s", "cpu_s", "nbytes", "rest", "results", "start", "tag", "worker")
 
     def __init__(
         self,
@@ -130,6 +137,7 @@ class Completion:
         start: float = 0.0,
         nbytes: int = 0,
         worker: int = 0,
+        rest: list[tuple[int, Any]] | None = None,
     ):
         self.tag = tag
         self.results = results
@@ -138,24 +146,51 @@ class Completion:
         self.start = start
         self.nbytes = nbytes
         self.worker = worker
+        self.rest = rest
 
     def __repr__(self) -> str:
         return f"<Completion tag={self.tag} n={len(self.results)} busy={self.busy_s:.6f}s>"
 
 
+#: A chunk is cut (its unstarted items handed back, ``Completion.rest``) once it has run
+#: this many times as long as its elements took last time...
+CUT_FACTOR = 3.0
+#: ...and at least this long: a chunk that long is worth a second hand-off. [Unit: second]
+CUT_MIN_S = 0.01
+
+
 def run_chunk(
-    fn: ElementFn, tag: int, items: Sequence[tuple[int, Any]], clock: Callable[[], float]
+    fn: ElementFn,
+    tag: int,
+    items: Sequence[tuple[int, Any]],
+    clock: Callable[[], float],
+    cut_s: float = 0.0,
 ) -> Completion:
-    """Compute one chunk; ``clock`` is the CPU clock (thread or process time)."""
+    """Compute one chunk; ``clock`` is the CPU clock (thread or process time).
+
+    With ``cut_s > 0`` the chunk stops after the first element that ends ``cut_s`` or
+    more after it started: the elements not started are the completion's ``rest``.
+    """
     start = time.perf_counter()
     cpu = clock()
     out: list[Any] = []
     append = out.append
-    for index, element in items:
-        try:
-            append(fn(index, element))
-        except BaseException as e:  # delivered to the consumer, never lost
-            append(Failure(e))
+    if cut_s > 0.0:
+        deadline = start + cut_s
+        perf = time.perf_counter
+        for index, element in items:
+            try:
+                append(fn(index, element))
+            except BaseException as e:
+                append(Failure(e))
+            if perf() >= deadline and len(out) < len(items):
+                break
+    else:
+        for index, element in items:
+            try:
+                append(fn(index, element))
+            except BaseException as e:  # delivered to the consumer, never lost
+                append(Failure(e))
     done = Completion(tag, out, time.perf_counter() - start, clock() - cpu, start)
     # A failure's traceback holds this frame: no local may lead back to the failure.
     del out, append
@@ -180,6 +215,10 @@ class ExecutorRequest:
         owner: Workers kept between passes serve this object's next pass (held weakly);
             ``None``: nothing is kept.
         stats: The stage's recorder (``set_info`` receives the executor's choice).
+        splittable: The stage takes cut chunks (``Completion.rest``) and submits their
+            rest again: worker processes then cut a chunk whose elements suddenly take
+            far longer than the last ones (the work changed), instead of holding every
+            element behind it.
     """
 
     spec: ElementFnSpec
@@ -192,6 +231,7 @@ class ExecutorRequest:
     autotune: bool = False
     owner: Any = None
     stats: Any = None
+    splittable: bool = False
 
     @property
     def max_threads(self) -> int:

@@ -3,15 +3,19 @@
 Protocol on the socket (objects through :class:`~stoker.exec.shared_memory.Endpoint`)::
 
     parent -> worker   ("init", spec_bytes, worker_index, seed, max_ring_bytes)   once
-                       ("task", tag, pass_id, [(index, element), ...])
+                       ("task", tag, pass_id, [(index, element), ...], splittable)
                        ("stop",)
     worker -> parent   ("ready", pid) | ("init_failed", traceback_text)   once
                        ("done", tag, results, busy_s, cpu_s, nbytes, start)   per task, in order
 
 ``spec_bytes`` is the stage's element-function spec pickled with cloudpickle, shipped once
-per worker. An element whose function raised comes back as a :class:`RemoteFailure`; one
-holding large arrays as a :class:`~stoker.exec.shared_memory.Packed`, its arrays left in
-the worker's ring until the consumer takes the element.
+per worker. A ``splittable`` task may come back *cut*, with fewer results than items:
+the worker stops a chunk once it has run :data:`~stoker.exec._base.CUT_FACTOR` times as
+long as its elements took in the last chunks (the work changed under it), and the parent
+hands the elements not started to the stage again. An element whose function raised
+comes back as a :class:`RemoteFailure`; one holding large arrays as a
+:class:`~stoker.exec.shared_memory.Packed`, its arrays left in the worker's ring until
+the consumer takes the element.
 
 Seeding: with a seed, the global ``random`` and ``np.random`` generators are reseeded
 from ``(seed, pass, element index)`` before every element, so augmentations that use
@@ -34,7 +38,7 @@ from typing import Any
 import cloudpickle
 import numpy as np
 
-from stoker.exec._base import ElementFn, Failure, run_chunk
+from stoker.exec._base import CUT_FACTOR, CUT_MIN_S, ElementFn, Failure, run_chunk
 from stoker.exec.shared_memory import OOB_MIN_BYTES, Endpoint, PeerClosed
 
 __all__ = ["RemoteFailure", "RemoteTraceback", "main", "mix_seed"]
@@ -179,11 +183,12 @@ def _serve(endpoint: Endpoint) -> None:
     np.random.seed(worker_seed & 0xFFFFFFFF)
     endpoint.send(("ready", os.getpid()))
     fns: dict[tuple[int, ...], ElementFn] = {}
+    per_s = 0.0  # wall time per element of the last chunks (0: not measured yet)
     while True:
         msg = endpoint.recv()
         if msg[0] == "stop":
             return
-        _, tag, pass_id, items = msg
+        _, tag, pass_id, items, splittable = msg
         key = tuple(pass_id)
         fn = fns.get(key)
         if fn is None:
@@ -191,7 +196,15 @@ def _serve(endpoint: Endpoint) -> None:
             if seed is not None:
                 fn = _seeded(fn, seed, list(pass_id))
             fns[key] = fn
-        done = run_chunk(fn, tag, items, time.process_time)
+        cut_s = 0.0
+        if splittable and per_s > 0.0:
+            cut_s = max(CUT_MIN_S, CUT_FACTOR * per_s * len(items))
+        done = run_chunk(fn, tag, items, time.process_time, cut_s)
+        if done.results:
+            # Slow to rise: a chunk that mixes old elements and slower new ones must not
+            # let the next chunk run long before it is cut.
+            per = done.busy_s / len(done.results)
+            per_s = per if per_s == 0.0 or per < per_s else 0.8 * per_s + 0.2 * per
         del msg, items
         results = []
         nbytes = 0

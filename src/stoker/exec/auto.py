@@ -162,7 +162,7 @@ class AutoExecutor(Executor):
             got.extend(ex.poll(0.0))
             if not ex.in_flight:
                 self._draining.remove(ex)
-                ex.close()
+                getattr(ex, "close_soon", ex.close)()  # processes: reaped in the background
         if not got:
             current = self._current
             target = current if current is not None and current.in_flight else None

@@ -22,6 +22,14 @@ one call and the pipeline's controller moves its calls at once while it runs (th
 applies a new value at its next fill, on its own thread); calls on worker processes that
 turn out to wait move to threads. An explicit integer is reported but never changed.
 
+Cut chunks: a worker process cuts a chunk once it has run far longer than its elements
+took before (:data:`~stoker.exec._base.CUT_FACTOR`; the work changed under it) and
+returns what it computed; the elements it did not start go back on a queue this stage
+submits from before it pulls anything new (to threads, once AUTOTUNE has moved the work
+there). A cut chunk is judged on the time beyond what its elements used to take, so one
+chunk is enough to see that the new work waits. ``it.executor_info["cut_chunks"]``
+counts them.
+
 The executor comes by name from :func:`stoker.exec.make_executor` (``"thread"``,
 ``"process"``, ``"auto"``, ...); this module sees only the executor interface.
 ``executor="auto"`` (:mod:`stoker.exec.auto`) measures the function on its first elements
@@ -45,12 +53,14 @@ from __future__ import annotations
 import collections
 import copy
 import itertools
+import logging
+import math
 import time
 from typing import Any
 
 from stoker.autotune import Knob, tuner_for
 from stoker.autotune._ram import element_bytes
-from stoker.autotune._tuner import MOVE_CPU
+from stoker.autotune._tuner import MOVE_CPU, TARGET_BUSY
 from stoker.errors import WorkerError
 from stoker.exec import Completion, Executor, ExecutorRequest, Failure, make_executor
 from stoker.exec._base import ElementFn
@@ -61,6 +71,8 @@ from stoker.ops.map import MapDataset
 from stoker.options import AUTOTUNE
 
 __all__ = ["ParallelMapIterator"]
+
+_LOG = logging.getLogger("stoker.autotune")
 
 #: Waiting for chunks in flight before keeping workers on set_state(). [Unit: second]
 _DRAIN_TIMEOUT_S = 2.0
@@ -110,6 +122,7 @@ class ParallelMapIterator(ParallelIterator):
             autotune=self._autotune,
             owner=ds,  # workers kept after a pass serve this dataset's next pass
             stats=self.stats,
+            splittable=True,  # cut chunks' rest goes back on _requeue
         )
         self._cursor = InputCursor(self._input)
         self._index = 0  # element index (random_map's) of the next input element
@@ -117,6 +130,11 @@ class ParallelMapIterator(ParallelIterator):
         self._results: dict[int, Any] = {}  # seq -> output | Failure (function's or input's)
         self._ready: collections.deque[int] = collections.deque()  # deterministic=False
         self._chunks: dict[int, list[int]] = {}  # tag -> seqs
+        # Cut chunks' elements not started (Completion.rest), with their seqs: submitted
+        # again before anything new is pulled.
+        self._requeue: collections.deque[tuple[list[int], list[tuple[int, Any]]]] = (
+            collections.deque()
+        )
         self._tags = itertools.count()
         self._ahead: set[int] = set()  # seqs above the frontier already delivered
         self._end = False
@@ -145,6 +163,10 @@ class ParallelMapIterator(ParallelIterator):
             )
         self._applied: tuple[int, str] | None = None  # (value, executor kind) applied
         self._waiting_chunks = 0  # consecutive chunks that mostly waited
+        self._latency = 0.0  # wall time per element of the last chunk [Unit: second]
+        # Wall and CPU time per element of the last whole chunk. [Unit: second]
+        self._wall_el = self._cpu_el = 0.0
+        self._cuts = 0  # chunks that came back cut (Completion.rest)
         # Elements pending on the executor the work moved away from: the window grows by
         # them until they are delivered, so the new executor is fed while they drain.
         self._draining = 0
@@ -153,7 +175,10 @@ class ParallelMapIterator(ParallelIterator):
     def executor_info(self) -> dict[str, Any]:
         """The executor in use and why (``executor="auto"`` adds its measurements)."""
         ex = self._run if self._run is not None else self._last
-        return dict(ex.info) if ex is not None else {}
+        info = dict(ex.info) if ex is not None else {}
+        if self._cuts:  # chunks worker processes cut (the work slowed down under them)
+            info["cut_chunks"] = self._cuts
+        return info
 
     # -- the run: an executor --------------------------------------------------------------
 
@@ -184,7 +209,16 @@ class ParallelMapIterator(ParallelIterator):
         reason = f"AUTOTUNE: calls wait (CPU under {MOVE_CPU:.0%} of their time): " + (
             "moved to threads" if on_processes else "staying on threads, not processes"
         )
-        if to_threads(knob.value, reason):
+        # Calls in flight to keep the throughput the consumer has been getting, now that
+        # each call takes `latency` (Little's law); the tuner grows it from there.
+        value = knob.value
+        rate = max(knob.rate, knob.prev_rate)  # the window the change fell in is low
+        if rate > 0 and self._latency > 0:
+            keep = math.ceil(rate * self._latency / TARGET_BUSY)
+            value = max(value, min(keep, self._request.io_concurrency))
+        if to_threads(value, reason):
+            _LOG.debug("%s: %s, %d calls in flight", knob.label, reason, value)
+            knob.value = value
             self._waiting_chunks = 0
             if on_processes:
                 self._draining = len(self._pending)
@@ -233,7 +267,7 @@ class ParallelMapIterator(ParallelIterator):
             raise StopIteration
         try:
             while True:
-                if self._fast is None or (self._ahead and not self._pending):
+                if self._fast is None or self._requeue or (self._ahead and not self._pending):
                     self._fill()  # inline: finish what is pending, pull nothing ahead
                 seq = self._take()
                 if seq is not None:
@@ -303,12 +337,22 @@ class ParallelMapIterator(ParallelIterator):
         if knob is not None and self._applied != (knob.value, ex.kind):
             self._tune(ex)
         chunk = self._chunk
+        requeue = self._requeue
+        while requeue and ex.accepting():  # pulled already: pending, held in the ledger
+            seqs, items = requeue.popleft()
+            if len(items) > chunk:
+                requeue.appendleft((seqs[chunk:], items[chunk:]))
+                seqs, items = seqs[:chunk], items[:chunk]
+            tag = next(self._tags)
+            self._chunks[tag] = seqs
+            ex.submit(tag, self._pass_id, items)
         window = 2 * ex.slots * chunk + self._draining
         pending = self._pending
         ram = self._ram
         chunk = ram.cap(chunk)  # Options.ram_budget: no chunk bigger than the room
         while (
-            not self._end
+            not requeue
+            and not self._end
             and not self._barrier
             and len(pending) + chunk <= window
             and ex.accepting()
@@ -420,14 +464,28 @@ class ParallelMapIterator(ParallelIterator):
             seqs = self._chunks.pop(c.tag, None)
             if seqs is None:
                 continue
-            n = len(seqs)
+            n = len(c.results)
+            busy_s, cpu_s = c.busy_s, c.cpu_s  # what the waiting test judges
+            if c.rest:  # cut by the worker: the rest is computed again, from here
+                self._cuts += 1
+                self._requeue.append((seqs[n:], c.rest))
+                seqs = seqs[:n]
+                if not n:
+                    continue
+                # Its last elements took far longer than those before them (the work
+                # changed): judge the time beyond what the chunk's elements used to take.
+                busy_s = max(0.0, busy_s - n * self._wall_el)
+                cpu_s = max(0.0, cpu_s - n * self._cpu_el)
+            else:
+                self._wall_el, self._cpu_el = c.busy_s / n, c.cpu_s / n
+            self._latency = c.busy_s / n
             if meter is not None:
                 meter.add_call(n, c.busy_s, c.cpu_s)
                 # CPU a call got over what it would have got on a free machine.
                 free = 1.0 - self._tuner.contention if self._tuner is not None else 1.0
-                if c.busy_s > _WAITING_CHUNK_S and c.cpu_s < MOVE_CPU * c.busy_s * free:
+                if busy_s > _WAITING_CHUNK_S and cpu_s < MOVE_CPU * busy_s * free:
                     # One long chunk is a measurement; short ones need a second.
-                    self._waiting_chunks += 2 if c.busy_s > 5 * _WAITING_CHUNK_S else 1
+                    self._waiting_chunks += 2 if busy_s > 5 * _WAITING_CHUNK_S else 1
                 else:
                     self._waiting_chunks = 0
             # What an element costs is its CPU time: wall time beyond that is waiting, or
@@ -492,6 +550,7 @@ class ParallelMapIterator(ParallelIterator):
         self._results.clear()
         self._ready.clear()
         self._chunks.clear()
+        self._requeue.clear()
         self._end = self._barrier = False
         self._broken = None
         self._draining = 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import threading
 import time
+import weakref
 from typing import Any
 
 import numpy as np
@@ -388,3 +389,48 @@ def test_resident_memory_stays_near_the_budget() -> None:
     # ledger allows the budget plus an element per stage; the margin covers allocator
     # slack and the elements in the consumer's and workers' hands.
     assert peak[0] - base < budget + 2 * elem + 64 * MB
+
+
+class _Live:
+    """Counts the 1 MB arrays a map function made that are still alive (independently of
+    the ledger): their peak is what the pipeline really held."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.now = self.peak = 0
+
+    def _gone(self) -> None:
+        with self._lock:
+            self.now -= 1
+
+    def __call__(self, i: Any) -> np.ndarray:
+        a = _big(i)
+        with self._lock:
+            self.now += 1
+            self.peak = max(self.peak, self.now)
+        weakref.finalize(a, self._gone)
+        return a
+
+
+def test_a_sequential_batch_being_filled_counts_against_the_budget() -> None:
+    live = _Live()
+    budget = 8 * ELEM
+    ds = (
+        sk.Dataset.range(48)
+        .map(live, num_parallel_calls=4, executor="thread")
+        .batch(4)
+        .with_options(sk.Options(ram_budget=budget))
+    )
+    it = iter(ds)
+    firsts = []
+    for b in it:
+        firsts.append(int(b[0, 0]))
+        if len(firsts) == 2:  # from here on the map knows its outputs' size
+            live.peak = live.now
+        time.sleep(0.02)  # a slow consumer: the map fills what the budget leaves it
+    assert firsts == [i % 251 for i in range(0, 48, 4)]
+    # The map holds what the budget leaves beside the batch being filled, plus one element
+    # (the one-element guarantee); without counting the batch, the map filled its window
+    # (8, the whole budget) beside the batch's 4 elements.
+    assert live.peak <= 8 + 1, live.peak
+    assert ledger_for(it._ctx).held() == 0

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import itertools
+import weakref
 from typing import Any
 
 from stoker._structure import stack
+from stoker.autotune._ram import element_bytes, ledger_for
 from stoker.dataset import Dataset
 from stoker.iterator import DatasetIterator, IterContext, State
 from stoker.ops._common import UnaryDataset, check_count
@@ -74,15 +76,53 @@ class _BatchIterator(DatasetIterator):
         self._bs = ds._batch_size
         self._drop = ds._drop_remainder
         self._consumed = 0
+        # Options.ram_budget: the batch being filled counts, so buffering stages above it
+        # leave room for it: element by element for the first batch, then at the size of
+        # the last batch, held from when that one is handed on until the next one is (its
+        # elements are pulled into it meanwhile); released at the end or on close.
+        self._ledger = ledger = ledger_for(ctx)
+        self._holds = 0  # bytes reserved for the batch being filled [Unit: byte]
+        weakref.finalize(self, ledger.release_all, self.stage)
 
     def __next__(self) -> Any:
-        elements = list(itertools.islice(self._input, self._bs))
+        holds = self._holds
+        if holds:
+            elements = list(itertools.islice(self._input, self._bs))
+        else:
+            ledger = self._ledger
+            elements = []
+            try:
+                for x in itertools.islice(self._input, self._bs):
+                    elements.append(x)
+                    n = element_bytes(x)
+                    ledger.reserve(self.stage, n)
+                    holds += n
+            finally:
+                ledger.release(self.stage, holds)
+            holds = 0
         n = len(elements)
         if n == 0 or (self._drop and n < self._bs):
+            self._unhold()
             raise StopIteration
         start = self._consumed
         self._consumed = start + n
-        return stack(elements, self.stage, start)
+        out = stack(elements, self.stage, start)
+        nbytes = element_bytes(out)
+        if nbytes != holds:
+            if nbytes > holds:
+                self._ledger.reserve(self.stage, nbytes - holds)
+            else:
+                self._ledger.release(self.stage, holds - nbytes)
+            self._holds = nbytes
+        return out
+
+    def _unhold(self) -> None:
+        if self._holds:
+            self._ledger.release(self.stage, self._holds)
+            self._holds = 0
+
+    def _close(self) -> None:
+        self._unhold()
 
     def _get_state(self) -> State:
         return {"input": self._input.get_state(), "consumed": self._consumed}

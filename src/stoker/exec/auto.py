@@ -179,7 +179,7 @@ class AutoExecutor(Executor):
                 if pair == -1:
                     probe.add_alone(c.busy_s, c.cpu_s)
                 elif pair is not None:
-                    probe.add_pair_member(pair, c.start, c.busy_s)
+                    probe.add_pair_member(pair, c.start, c.busy_s, c.cpu_s)
                 probe.nbytes += sum(_gil.nbytes_of(r) for r in c.results)
             if probe.phase == "done":
                 self._probe = None

@@ -136,7 +136,7 @@ def test_a_growth_that_does_not_pay_is_undone_and_held() -> None:
     sim = _Sim(_tuner(cpu_budget=8))
     k = sim.add("map(gil)")
     # A GIL-holding function on threads: calls slow down as more run, throughput flat.
-    for _ in range(3):
+    for _ in range(4):  # a growth, then its trial window (TRIAL_WINDOW_S) spans two
         rate = 1000.0
         sim.window(
             {

@@ -53,6 +53,7 @@ __all__ = [
     "SETTLE_S",
     "TARGET_BUSY",
     "TICK_S",
+    "TRIAL_WINDOW_S",
     "UNCHECKED_S",
     "WAITING_CPU",
     "WAIT_SHARE",
@@ -72,6 +73,12 @@ MIN_WINDOW_S = 0.04
 MIN_CALLS = 8
 #: [Unit: second]
 MAX_WINDOW_S = 0.5
+#: The window that judges a growth (the trial) lasts at least this long: a stage feeding
+#: a batch of big elements delivers in bursts (the consumer stacks one batch, then pulls
+#: the next), and on a shared machine its threads lose the CPU for tens of milliseconds
+#: at a time, so one short window could report a fraction of the real rate and undo a
+#: growth that paid. [Unit: second]
+TRIAL_WINDOW_S = 0.2
 #: After a change, measurements start this much later (threads start, buffers fill).
 #: [Unit: second]
 SETTLE_S = 0.02
@@ -271,7 +278,8 @@ class Knob:
         calls = m[0] - self._m[0]
         # Few long calls (chunks on processes) fill a window once they cover its time.
         enough = calls >= MIN_CALLS or (calls >= 2 and m[2] - self._m[2] >= dt)
-        if dt < MIN_WINDOW_S or (not enough and dt < MAX_WINDOW_S):
+        shortest = TRIAL_WINDOW_S if self._trial is not None else MIN_WINDOW_S
+        if dt < shortest or (not enough and dt < MAX_WINDOW_S):
             return False
         d_el, d_busy, d_cpu, d_wait, d_full = (m[i] - self._m[i] for i in range(1, 6))
         self._t, self._m = now, m

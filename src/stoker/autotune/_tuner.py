@@ -225,6 +225,7 @@ class Knob:
         self._slack = 0
         self._settle = False
         self._unchecked_until = 0.0
+        self._probed = False  # the executor was probing when last sampled
 
     def active(self) -> bool:
         owner = self._owner()
@@ -261,13 +262,32 @@ class Knob:
         except Exception:  # a closed executor
             return []
 
+    def probing(self) -> bool:
+        """The stage's executor is still measuring the function (``executor="auto"``: one
+        call or one pair at a time, whatever the knob says)."""
+        owner = self._owner()
+        return bool(getattr(getattr(owner, "_run", None), "probing", False))
+
     def sample(self, now: float, contention: float = 0.0) -> bool:
-        """Close the window if it is complete; True if it was.
+        """Close the window if it is complete; True if it was. Windows start only once
+        the executor has stopped probing (the probe's rate is not the stage's), and the
+        growths of the next :data:`UNCHECKED_S` are not checked: the probe has just
+        measured what a second thread buys.
 
         Args:
             now: The tuner's clock.
             contention: Share of runnable time spent waiting for a CPU (``_Contention``).
         """
+        if self.probing():
+            self._t, self._m = now, self.meter.read()
+            self._probed = True
+            return False
+        if self._probed:
+            # The probe found that a second thread pays (or the function would be on
+            # processes, or its calls wait): the first growths after it are not checked
+            # against windows of a few calls, as after any change of executor.
+            self._probed = False
+            self._unchecked_until = now + UNCHECKED_S
         dt = now - self._t
         if self._settle:
             if dt >= SETTLE_S:

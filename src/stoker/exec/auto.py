@@ -245,6 +245,11 @@ class AutoExecutor(Executor):
         return True
 
     @property
+    def probing(self) -> bool:
+        """Still measuring the function (one call or one pair at a time)."""
+        return self._probe is not None
+
+    @property
     def starting(self) -> bool:
         """Worker processes are starting (threads compute meanwhile)."""
         return self._starting is not None

@@ -30,8 +30,11 @@ for the GIL starts its call late); one that releases it is hardly blocked, howev
 its pairs were for want of a core. On a busy machine a thread handed the GIL may wait
 for a core too, which hides that pair's blocked time: the median over the pairs decides.
 Two threads then run ``2 * (1 - blocked share)`` times one, weighed against processes
-by the same cost model; a function whose pairs were slow but not blocked stays on
-threads (:meth:`GilProbe.decision`).
+by the same cost model; a function with big elements whose pairs were slow but not
+blocked stays on threads (:meth:`GilProbe.decision`). Only for big elements: where no
+core is free at all, the second call of a pair may start only after the first ended,
+GIL or not, and its wait reads as a wait for a core; small elements then keep the
+timings as measured, as processes cost them little.
 
 The first call is not counted (it pays for lazy imports, first allocations and caches),
 and each phase takes at least five calls.
@@ -376,11 +379,11 @@ class GilProbe:
         return decide(call_s, cpu_s, speedup, self.cpu_budget, per_call, self.picklable)
 
     def decision(self) -> Decision:
-        """From the timings as measured; processes also need the pairs' blocked time to
-        say so where it is known, and for big elements the timings less the waits for a
+        """From the timings as measured; for big elements, processes also need the pairs'
+        blocked time to say so where it is known, and the timings less the waits for a
         core (see the module docstring)."""
         raw = self._measured(discount_waits=False)
-        if raw.executor != "process":
+        if raw.executor != "process" or self.nbytes // max(1, self._calls) < BIG_ELEMENT_BYTES:
             return raw
         blocked = self.blocked_share()
         if blocked is not None:
@@ -397,8 +400,6 @@ class GilProbe:
                     f"{blocked:.0%}: the pairs were slow, {raw.speedup or 0:.2f}x as "
                     "measured, for want of a core, which processes would not add)",
                 )
-        if self.nbytes // max(1, self._calls) < BIG_ELEMENT_BYTES:
-            return raw
         if not any(self.alone_waits) and not any(self.pair_waits):
             return raw
         discounted = self._measured(discount_waits=True)

@@ -530,6 +530,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=None, help="turns over all candidates")
     parser.add_argument("--images", type=int, default=None, help="records in the data file")
     parser.add_argument("--no-ops", action="store_true", help="skip the per-op costs")
+    parser.add_argument(
+        "--only",
+        default=None,
+        help="comma-separated candidates to run (e.g. stoker,tf.data): the others are skipped",
+    )
     parser.add_argument("--peer-run", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--data", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--sizes", default=None, help=argparse.SUPPRESS)
@@ -571,6 +576,9 @@ def main(argv: list[str] | None = None) -> None:
             kinds += [(args.peer_python, k) for k in ("tf.data", "torch", "grain")]
         else:
             print("  tf.data, torch, grain: skipped (no --peer-python)")
+        if args.only:
+            wanted = {k.strip() for k in args.only.split(",")}
+            kinds = [(py, k) for py, k in kinds if k in wanted]
         # Each candidate in its own process: no state (pools, caches, allocator) carries over.
         per_round: dict[str, list[dict[str, Any]]] = {k: [] for _, k in kinds}
         for r in range(rounds):

@@ -163,3 +163,56 @@ def test_runqueue_wait_s():
         assert got == [None] * 4
         return
     assert all(w is not None and w >= 0 for w in got), got
+
+
+def _pairs_probe(
+    pair_span: float, pair_cpu: float, pair_wait: float, nbytes: int = IMAGE_BYTES
+) -> GilProbe:
+    """Calls alone take 2 ms (all CPU); each pair spans ``pair_span`` with ``pair_cpu`` of
+    CPU over its two threads and ``pair_wait`` spent waiting for a core (schedstat)."""
+    waited = [0.0]
+    probe = GilProbe(cpu_budget=2, waits=lambda: waited[0])
+    probe.add_alone(0.3, 0.1)  # warm-up
+    for i in range(12):
+        if probe.phase == "pairs":
+            waited[0] += pair_wait
+            probe.add_pair_member(i, 0.0, pair_span, pair_cpu / 2)
+            probe.add_pair_member(i, 0.0, pair_span, pair_cpu / 2)
+        else:
+            probe.add_alone(2e-3, 2e-3)
+    probe.nbytes = nbytes * probe._calls
+    assert probe.phase == "done"
+    return probe
+
+
+def test_pairs_slow_for_want_of_a_core_but_not_blocked_stay_on_threads():
+    """Other programs held a core: the pairs of image calls took twice one call, but their
+    threads were computing or runnable all along (never blocked on the GIL): threads.
+    Small elements keep the timings as measured (a second call that could not start
+    before the first ended looks the same, GIL or not; processes cost them little)."""
+    probe = _pairs_probe(pair_span=4e-3, pair_cpu=4e-3, pair_wait=4e-3)
+    assert probe.blocked_share() == pytest.approx(0.0)
+    d = probe.decision()
+    assert d.executor == "thread" and d.speedup == pytest.approx(2.0), d
+    assert "blocked in pairs, 0%" in d.reason and "1.00x as measured" in d.reason
+    small = _pairs_probe(pair_span=4e-3, pair_cpu=4e-3, pair_wait=4e-3, nbytes=100)
+    assert small.decision().executor == "process"
+
+
+def test_gil_holding_pairs_are_blocked_half_the_time_and_use_processes():
+    """The second call of a pair waits for the GIL before it starts: the two threads
+    computed 4 ms of the pair's 8 thread-ms and were runnable for none of the rest."""
+    probe = _pairs_probe(pair_span=4e-3, pair_cpu=4e-3, pair_wait=0.0)
+    assert probe.blocked_share() == pytest.approx(0.5)
+    assert probe.decision().executor == "process"
+
+
+def test_without_the_pairs_cpu_times_the_blocked_share_is_unknown():
+    probe = GilProbe(cpu_budget=2, waits=lambda: 0.0)
+    for _ in range(6):
+        probe.add_alone(2e-3, 2e-3)
+    for pair in range(5):
+        probe.add_pair_member(pair, 0.0, 4e-3)
+        probe.add_pair_member(pair, 0.0, 4e-3)
+    assert probe.blocked_share() is None
+    assert GilProbe(cpu_budget=2, waits=lambda: None).blocked_share() is None

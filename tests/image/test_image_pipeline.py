@@ -92,3 +92,52 @@ def test_ignore_errors_skips_undecodable_elements(executor, npc) -> None:
     assert len(out) == 4
     for got, want in zip(out, IMAGES[:4], strict=True):
         assert got.shape == want.shape
+
+
+_OPENCV_THREADS = """
+import sys
+import cv2
+import numpy as np
+import stoker as sk
+import stoker.image as image
+
+if sys.argv[1] == "chosen":
+    cv2.setNumThreads(3)
+before = cv2.getNumThreads()
+image.adjust_hue(np.zeros((8, 8, 3), np.uint8), 0.1)  # on the main thread: left alone
+outside = cv2.getNumThreads()
+
+def op(x):
+    image.flip_left_right(np.zeros((8, 8, 3), np.uint8))
+    return cv2.getNumThreads()
+
+got = list(sk.Dataset.range(4).map(op, num_parallel_calls=2, executor=sys.argv[2]))
+print(before, outside, got[-1], cv2.getNumThreads())
+"""
+
+
+@pytest.mark.parametrize("executor", ["thread", "process"])
+def test_opencv_runs_one_thread_on_the_pipelines_workers(executor: str) -> None:
+    """OpenCV's pool beside the map's workers only contends for their cores: the first op
+    on a worker thread or in a worker process sets it to one thread, not outside."""
+    import subprocess
+    import sys
+
+    def run_script(mode: str) -> list[int]:
+        out = subprocess.run(
+            [sys.executable, "-c", _OPENCV_THREADS, mode, executor],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
+        return [int(v) for v in out.stdout.split()]
+
+    default = image._cv.DEFAULT_THREADS
+    before, outside, in_worker, parent_after = run_script("default")
+    assert before == outside == default
+    assert in_worker == 1
+    assert parent_after == (1 if executor == "thread" else default)
+    # A count the program chose itself is kept (a worker process starts afresh, with
+    # OpenCV's default: it is set to one thread there all the same).
+    assert run_script("chosen") == [3, 3, 3 if executor == "thread" else 1, 3]

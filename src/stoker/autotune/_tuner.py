@@ -53,6 +53,7 @@ __all__ = [
     "SETTLE_S",
     "TARGET_BUSY",
     "TICK_S",
+    "TRIAL_WINDOW_S",
     "UNCHECKED_S",
     "WAITING_CPU",
     "WAIT_SHARE",
@@ -72,6 +73,12 @@ MIN_WINDOW_S = 0.04
 MIN_CALLS = 8
 #: [Unit: second]
 MAX_WINDOW_S = 0.5
+#: The window that judges a growth (the trial) lasts at least this long: a stage feeding
+#: a batch of big elements delivers in bursts (the consumer stacks one batch, then pulls
+#: the next), and on a shared machine its threads lose the CPU for tens of milliseconds
+#: at a time, so one short window could report a fraction of the real rate and undo a
+#: growth that paid. [Unit: second]
+TRIAL_WINDOW_S = 0.2
 #: After a change, measurements start this much later (threads start, buffers fill).
 #: [Unit: second]
 SETTLE_S = 0.02
@@ -219,6 +226,7 @@ class Knob:
         self._slack = 0
         self._settle = False
         self._unchecked_until = 0.0
+        self._probed = False  # the executor was probing when last sampled
 
     def active(self) -> bool:
         owner = self._owner()
@@ -255,13 +263,32 @@ class Knob:
         except Exception:  # a closed executor
             return []
 
+    def probing(self) -> bool:
+        """The stage's executor is still measuring the function (``executor="auto"``: one
+        call or one pair at a time, whatever the knob says)."""
+        owner = self._owner()
+        return bool(getattr(getattr(owner, "_run", None), "probing", False))
+
     def sample(self, now: float, contention: float = 0.0) -> bool:
-        """Close the window if it is complete; True if it was.
+        """Close the window if it is complete; True if it was. Windows start only once
+        the executor has stopped probing (the probe's rate is not the stage's), and the
+        growths of the next :data:`UNCHECKED_S` are not checked: the probe has just
+        measured what a second thread buys.
 
         Args:
             now: The tuner's clock.
             contention: Share of runnable time spent waiting for a CPU (``_Contention``).
         """
+        if self.probing():
+            self._t, self._m = now, self.meter.read()
+            self._probed = True
+            return False
+        if self._probed:
+            # The probe found that a second thread pays (or the function would be on
+            # processes, or its calls wait): the first growths after it are not checked
+            # against windows of a few calls, as after any change of executor.
+            self._probed = False
+            self._unchecked_until = now + UNCHECKED_S
         dt = now - self._t
         if self._settle:
             if dt >= SETTLE_S:
@@ -272,7 +299,8 @@ class Knob:
         calls = m[0] - self._m[0]
         # Few long calls (chunks on processes) fill a window once they cover its time.
         enough = calls >= MIN_CALLS or (calls >= 2 and m[2] - self._m[2] >= dt)
-        if dt < MIN_WINDOW_S or (not enough and dt < MAX_WINDOW_S):
+        shortest = TRIAL_WINDOW_S if self._trial is not None else MIN_WINDOW_S
+        if dt < shortest or (not enough and dt < MAX_WINDOW_S):
             return False
         d_el, d_busy, d_cpu, d_wait, d_full = (m[i] - self._m[i] for i in range(1, 6))
         self._t, self._m = now, m

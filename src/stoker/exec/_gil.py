@@ -22,6 +22,20 @@ half) also say so. Not for every function: a GIL-bound one hands the GIL over at
 switch, and on a busy machine the thread it wakes waits for a core too, which would be
 taken off as if it were not the GIL's.
 
+The waits for a core say more when the pool's threads also report their CPU time in
+pairs: of the two threads' time over a pair (twice its span), what they spent neither on
+a CPU nor runnable, they spent *blocked* (on the GIL, or another lock). A function that
+holds the GIL keeps one of the two blocked for about half of that (a thread that waits
+for the GIL starts its call late); one that releases it is hardly blocked, however slow
+its pairs were for want of a core. On a busy machine a thread handed the GIL may wait
+for a core too, which hides that pair's blocked time: the median over the pairs decides.
+Two threads then run ``2 * (1 - blocked share)`` times one, weighed against processes
+by the same cost model; a function with big elements whose pairs were slow but not
+blocked stays on threads (:meth:`GilProbe.decision`). Only for big elements: where no
+core is free at all, the second call of a pair may start only after the first ended,
+GIL or not, and its wait reads as a wait for a core; small elements then keep the
+timings as measured, as processes cost them little.
+
 The first call is not counted (it pays for lazy imports, first allocations and caches),
 and each phase takes at least five calls.
 
@@ -231,12 +245,16 @@ class GilProbe:
         # Time spent waiting for a core during each call alone / each pair (0 if unknown).
         self.alone_waits: list[float] = []
         self.pair_waits: list[float] = []
+        # Per pair: the members' CPU times summed (None if not reported).
+        self.pair_cpu: list[float | None] = []
+        self._waits_read = False  # the waits for a core could be read at least once
         self._waits = waits
         self._last_wait = waits()
+        self._waits_read = self._last_wait is not None
         self.nbytes = 0  # of every element submitted and every result received
         self.picklable = True
         self.warmup: tuple[float, float] | None = None  # the first call, not counted
-        self._pair_open: dict[int, list[tuple[float, float]]] = {}
+        self._pair_open: dict[int, list[tuple[float, float, float | None]]] = {}
         self._calls = 0  # calls finished (alone, warm-up and pair members)
 
     @property
@@ -300,6 +318,7 @@ class GilProbe:
         now = self._waits()
         if now is None:
             return 0.0
+        self._waits_read = True
         last, self._last_wait = self._last_wait, now
         if last is None:  # no pool thread yet when the probe began: from now on
             return 0.0
@@ -315,15 +334,37 @@ class GilProbe:
         self.alone.append((wall, cpu))
         self.alone_waits.append(wait)
 
-    def add_pair_member(self, pair: int, start: float, wall: float) -> None:
-        """One call of pair ``pair`` finished; the pair counts when both have."""
+    def add_pair_member(
+        self, pair: int, start: float, wall: float, cpu: float | None = None
+    ) -> None:
+        """One call of pair ``pair`` finished (its thread's CPU time ``cpu`` if known); the
+        pair counts when both have."""
         self._calls += 1
         members = self._pair_open.setdefault(pair, [])
-        members.append((start, start + wall))
+        members.append((start, start + wall, cpu))
         if len(members) == 2:
             del self._pair_open[pair]
-            self.pairs.append(max(e for _, e in members) - min(s for s, _ in members))
+            self.pairs.append(max(e for _, e, _ in members) - min(s for s, _, _ in members))
             self.pair_waits.append(self._unit_wait())
+            cpus = [c for _, _, c in members]
+            self.pair_cpu.append(None if None in cpus else sum(c or 0.0 for c in cpus))
+
+    def blocked_share(self) -> float | None:
+        """Median share of a pair's two threads' time (from the first call's start to the
+        last one's end) spent blocked: neither on a CPU nor waiting for one (see the
+        module docstring). None without the pairs' CPU times or
+        the waits for a core."""
+        if not self._waits_read or not self.pairs or None in self.pair_cpu:
+            return None
+        # Two threads over the pair's span, less their CPU time and their waits for a
+        # core: the rest they spent blocked, in a call or before starting one (a thread
+        # that waits for the GIL starts its call only once it has it).
+        shares = [
+            max(0.0, 2 * span - (cpu or 0.0) - wait) / (2 * span)
+            for span, cpu, wait in zip(self.pairs, self.pair_cpu, self.pair_waits, strict=True)
+            if span > 0
+        ]
+        return statistics.median(shares) if shares else None
 
     def _measured(self, discount_waits: bool) -> Decision:
         call_s, cpu_s = self._means(discount_waits)
@@ -338,11 +379,27 @@ class GilProbe:
         return decide(call_s, cpu_s, speedup, self.cpu_budget, per_call, self.picklable)
 
     def decision(self) -> Decision:
-        """From the timings as measured; for big elements, processes also need the
-        timings less the waits for a core to say so (see the module docstring)."""
+        """From the timings as measured; for big elements, processes also need the pairs'
+        blocked time to say so where it is known, and the timings less the waits for a
+        core (see the module docstring)."""
         raw = self._measured(discount_waits=False)
         if raw.executor != "process" or self.nbytes // max(1, self._calls) < BIG_ELEMENT_BYTES:
             return raw
+        blocked = self.blocked_share()
+        if blocked is not None:
+            # What a second thread buys, judged by the blocked time instead of the pairs'
+            # wall time; the same cost model then weighs processes against it.
+            call_s, cpu_s = self._means()
+            per_call = self.nbytes // max(1, self._calls)
+            speedup = 2.0 * (1.0 - min(blocked, 0.5))
+            judged = decide(call_s, cpu_s, speedup, self.cpu_budget, per_call, self.picklable)
+            if judged.executor != "process":
+                return dataclasses.replace(
+                    judged,
+                    reason=f"{judged.reason} (from the time its calls were blocked in pairs, "
+                    f"{blocked:.0%}: the pairs were slow, {raw.speedup or 0:.2f}x as "
+                    "measured, for want of a core, which processes would not add)",
+                )
         if not any(self.alone_waits) and not any(self.pair_waits):
             return raw
         discounted = self._measured(discount_waits=True)

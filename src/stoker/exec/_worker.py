@@ -45,6 +45,10 @@ __all__ = ["RemoteFailure", "RemoteTraceback", "main", "mix_seed"]
 
 _MASK64 = (1 << 64) - 1
 
+#: True in a worker process once :func:`main` runs (libraries ask, e.g. stoker.image keeps
+#: OpenCV to one thread there: the workers already use every core).
+SERVING = False
+
 
 def mix_seed(*values: int) -> int:
     """A 64-bit seed from several integers (splitmix64 folding; fast in pure Python)."""
@@ -154,6 +158,8 @@ def _sendable(results: list[Any]) -> list[Any]:
 
 def main(fd: int) -> None:
     """Serve tasks on socket ``fd`` until told to stop or the parent goes away."""
+    global SERVING
+    SERVING = True
     # Ctrl-C in a terminal reaches the whole process group; the parent decides what stops.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     endpoint = Endpoint(socket.socket(fileno=fd))

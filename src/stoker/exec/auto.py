@@ -179,7 +179,7 @@ class AutoExecutor(Executor):
                 if pair == -1:
                     probe.add_alone(c.busy_s, c.cpu_s)
                 elif pair is not None:
-                    probe.add_pair_member(pair, c.start, c.busy_s)
+                    probe.add_pair_member(pair, c.start, c.busy_s, c.cpu_s)
                 probe.nbytes += sum(_gil.nbytes_of(r) for r in c.results)
             if probe.phase == "done":
                 self._probe = None
@@ -243,6 +243,11 @@ class AutoExecutor(Executor):
         else:
             self._switch(ThreadExecutor(request.spec, self._tuned, request.max_threads))
         return True
+
+    @property
+    def probing(self) -> bool:
+        """Still measuring the function (one call or one pair at a time)."""
+        return self._probe is not None
 
     @property
     def starting(self) -> bool:

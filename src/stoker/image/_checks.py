@@ -6,11 +6,14 @@ from typing import Any
 
 import numpy as np
 
+from stoker.image._cv import pipeline_threads
+
 __all__ = ["as_image", "check_channels", "check_rank", "is_float", "to_numpy_dtype"]
 
 
 def as_image(image: Any, name: str = "image", min_rank: int = 3) -> np.ndarray:
     """``image`` as a NumPy array of at least ``min_rank`` dimensions (HWC or NHWC...)."""
+    pipeline_threads()  # every op starts here: OpenCV to one thread on pipeline workers
     arr = np.asarray(image)
     if arr.dtype.kind not in "uif":
         raise TypeError(f"{name} must be an integer or float array, got dtype {arr.dtype}")

@@ -50,6 +50,7 @@ __all__ = [
     "MIN_CALLS",
     "MIN_WINDOW_S",
     "MOVE_CPU",
+    "PAID",
     "SETTLE_S",
     "TARGET_BUSY",
     "TICK_S",
@@ -79,6 +80,9 @@ MAX_WINDOW_S = 0.5
 #: at a time, so one short window could report a fraction of the real rate and undo a
 #: growth that paid. [Unit: second]
 TRIAL_WINDOW_S = 0.2
+#: A trial window whose throughput reached this many times the rate before the growth
+#: closes at MIN_WINDOW_S: the growth paid.
+PAID = 1.5
 #: After a change, measurements start this much later (threads start, buffers fill).
 #: [Unit: second]
 SETTLE_S = 0.02
@@ -299,7 +303,14 @@ class Knob:
         calls = m[0] - self._m[0]
         # Few long calls (chunks on processes) fill a window once they cover its time.
         enough = calls >= MIN_CALLS or (calls >= 2 and m[2] - self._m[2] >= dt)
-        shortest = TRIAL_WINDOW_S if self._trial is not None else MIN_WINDOW_S
+        shortest = MIN_WINDOW_S
+        trial = self._trial
+        if trial is not None and dt < TRIAL_WINDOW_S:
+            # Only a verdict *against* a growth needs the long window (bursts, a lost
+            # CPU); one that clearly paid is kept at once, so a stage whose work just got
+            # 20x slower ramps in a few short windows.
+            if (m[1] - self._m[1]) / max(dt, 1e-9) < PAID * trial[1]:
+                shortest = TRIAL_WINDOW_S
         if dt < shortest or (not enough and dt < MAX_WINDOW_S):
             return False
         d_el, d_busy, d_cpu, d_wait, d_full = (m[i] - self._m[i] for i in range(1, 6))

@@ -8,7 +8,8 @@ import time
 import numpy as np
 import pytest
 
-from stoker import Dataset
+from stoker import AUTOTUNE, Dataset
+from stoker.exec import _gil, auto
 from stoker.exec._base import CUT_MIN_S, run_chunk
 from stoker.testing import assert_checkpoint_roundtrip
 
@@ -106,3 +107,49 @@ def test_executors_that_do_not_cut_report_no_cuts(executor):
     it = ds.iterator()
     assert [int(x) for x in it] == [3 * x for x in range(64)]
     assert "cut_chunks" not in it.executor_info
+
+
+def _python_work(x):
+    # ~0.2 ms of GIL-holding Python, then 40x that from element HEAVY on: the work got
+    # heavier but still burns CPU (it does not start to wait).
+    s = 0
+    for i in range(10_000 if x < HEAVY else 400_000):
+        s += i
+    return x
+
+
+HEAVY = 3000
+
+
+def test_a_chunk_cut_because_the_work_got_heavier_keeps_it_on_processes():
+    ds = Dataset.range(HEAVY + 16).map(_python_work, num_parallel_calls=2)
+    # executor="auto" as if its probe had chosen processes (it does for this function on
+    # two free cores): what is tested is what happens after the cut.
+    auto.remember(ds, _gil.Decision("process", "test", 2e-4, 1.0))
+    it = ds.iterator()
+    assert [int(x) for x in it] == list(range(HEAVY + 16))
+    info = it.executor_info
+    # Cut (the elements took 40x longer), judged on the time beyond the old elements':
+    # CPU, so the work stays where CPU-bound Python belongs.
+    assert info.get("cut_chunks", 0) >= 1, info
+    assert info["executor"] == "process", info
+
+
+def _python_then_sleep(x):
+    if x >= HEAVY:
+        time.sleep(0.02)  # the work turned into waiting
+        return x
+    s = 0
+    for i in range(10_000):
+        s += i
+    return x
+
+
+def test_a_chunk_cut_because_the_work_started_to_wait_moves_it_to_threads():
+    ds = Dataset.range(HEAVY + 200).map(_python_then_sleep, num_parallel_calls=AUTOTUNE)
+    auto.remember(ds, _gil.Decision("process", "test", 2e-4, 1.0))
+    it = ds.iterator()
+    assert [int(x) for x in it] == list(range(HEAVY + 200))
+    info = it.executor_info
+    assert info.get("cut_chunks", 0) >= 1, info
+    assert info["executor"] == "thread" and "wait" in info["reason"], info

@@ -124,9 +124,22 @@ class Completion:
             last ones, see :data:`CUT_FACTOR`); the stage submits them again. ``None``
             for a whole chunk. Only executors asked for it (``ExecutorRequest.splittable``)
             cut chunks.
+        delay_s: Time the computing process spent runnable but not running (waiting for a
+            CPU) during the chunk, where the executor measures it (worker processes, from
+            Linux schedstat); ``0.0`` otherwise. [Unit: second]
     """
 
-    __slots__ = ("busy_s", "cpu_s", "nbytes", "rest", "results", "start", "tag", "worker")
+    __slots__ = (
+        "busy_s",
+        "cpu_s",
+        "delay_s",
+        "nbytes",
+        "rest",
+        "results",
+        "start",
+        "tag",
+        "worker",
+    )
 
     def __init__(
         self,
@@ -147,6 +160,7 @@ class Completion:
         self.nbytes = nbytes
         self.worker = worker
         self.rest = rest
+        self.delay_s = 0.0
 
     def __repr__(self) -> str:
         return f"<Completion tag={self.tag} n={len(self.results)} busy={self.busy_s:.6f}s>"

@@ -6,7 +6,8 @@ Protocol on the socket (objects through :class:`~stoker.exec.shared_memory.Endpo
                        ("task", tag, pass_id, [(index, element), ...], splittable)
                        ("stop",)
     worker -> parent   ("ready", pid) | ("init_failed", traceback_text)   once
-                       ("done", tag, results, busy_s, cpu_s, nbytes, start)   per task, in order
+                       ("done", tag, results, busy_s, cpu_s, nbytes, start, delay_s)
+                                                                   per task, in order
 
 ``spec_bytes`` is the stage's element-function spec pickled with cloudpickle, shipped once
 per worker. A ``splittable`` task may come back *cut*, with fewer results than items:
@@ -156,6 +157,17 @@ def _sendable(results: list[Any]) -> list[Any]:
     return out
 
 
+def _run_delay() -> float:
+    """Seconds this process has waited for a CPU while runnable (Linux schedstat; 0.0
+    where it is missing): what tells a chunk preempted on a busy machine from one whose
+    calls wait. [Unit: second]"""
+    try:
+        with open("/proc/self/schedstat", "rb") as f:
+            return int(f.read().split()[1]) * 1e-9
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
 def main(fd: int) -> None:
     """Serve tasks on socket ``fd`` until told to stop or the parent goes away."""
     global SERVING
@@ -205,7 +217,9 @@ def _serve(endpoint: Endpoint) -> None:
         cut_s = 0.0
         if splittable and per_s > 0.0:
             cut_s = max(CUT_MIN_S, CUT_FACTOR * per_s * len(items))
+        delay = _run_delay()
         done = run_chunk(fn, tag, items, time.process_time, cut_s)
+        delay = _run_delay() - delay
         if done.results:
             # Slow to rise: a chunk that mixes old elements and slower new ones must not
             # let the next chunk run long before it is cut.
@@ -228,13 +242,24 @@ def _serve(endpoint: Endpoint) -> None:
                     r = packed
             results.append(r)
         try:
-            endpoint.send(("done", tag, results, done.busy_s, done.cpu_s, nbytes, done.start))
+            endpoint.send(
+                ("done", tag, results, done.busy_s, done.cpu_s, nbytes, done.start, delay)
+            )
         except PeerClosed:
             raise
         except Exception:
             # Some output cannot be pickled: fail those elements, send the rest.
             endpoint.send(
-                ("done", tag, _sendable(results), done.busy_s, done.cpu_s, nbytes, done.start)
+                (
+                    "done",
+                    tag,
+                    _sendable(results),
+                    done.busy_s,
+                    done.cpu_s,
+                    nbytes,
+                    done.start,
+                    delay,
+                )
             )
         # Idle, a worker keeps no reference to its last outputs (Options.ram_budget).
         done = results = r = packed = None  # type: ignore[assignment]

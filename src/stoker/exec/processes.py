@@ -387,7 +387,7 @@ class ProcessExecutor(Executor):
                 raise self._died(worker) from None
             kind = msg[0]
             if kind == "done":
-                _, tag, results, busy_s, cpu_s, nbytes, start = msg
+                _, tag, results, busy_s, cpu_s, nbytes, start, delay_s = msg
                 worker.outstanding -= 1
                 for i, r in enumerate(results):
                     if type(r) is Packed:

@@ -472,10 +472,12 @@ class ParallelMapIterator(ParallelIterator):
                 seqs = seqs[:n]
                 if not n:
                     continue
-                # Its last elements took far longer than those before them (the work
-                # changed): judge the time beyond what the chunk's elements used to take.
+                # Its last elements took far longer than those before them: judge the time
+                # beyond what the chunk's elements used to take. Time the worker waited
+                # for a CPU (a busy machine preempting it) counts as CPU it wanted: a
+                # preempted chunk is cut too, and its calls did not start to wait.
                 busy_s = max(0.0, busy_s - n * self._wall_el)
-                cpu_s = max(0.0, cpu_s - n * self._cpu_el)
+                cpu_s = max(0.0, cpu_s + c.delay_s - n * self._cpu_el)
             else:
                 self._wall_el, self._cpu_el = c.busy_s / n, c.cpu_s / n
             self._latency = c.busy_s / n

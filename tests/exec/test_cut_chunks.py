@@ -3,6 +3,7 @@ than the last ones did, and the stage computes the rest again (``Completion.rest
 
 from __future__ import annotations
 
+import os
 import time
 
 import numpy as np
@@ -153,3 +154,41 @@ def test_a_chunk_cut_because_the_work_started_to_wait_moves_it_to_threads():
     info = it.executor_info
     assert info.get("cut_chunks", 0) >= 1, info
     assert info["executor"] == "thread" and "wait" in info["reason"], info
+
+
+def _burn(x):
+    s = 0
+    for i in range(300_000):
+        s += i
+    return x
+
+
+def test_worker_processes_report_their_waits_for_a_cpu(monkeypatch):
+    # Three spinning processes beside the two workers on this machine's cores: the workers
+    # wait for a CPU, and say how long (what keeps a preempted cut chunk on processes).
+    import subprocess
+    import sys
+
+    from stoker.exec import processes
+
+    seen = []
+    pump = processes.ProcessExecutor._pump
+
+    def spy(self, timeout, out):
+        n = len(out)
+        pump(self, timeout, out)
+        seen.extend(c.delay_s for c in out[n:])
+
+    monkeypatch.setattr(processes.ProcessExecutor, "_pump", spy)
+    cores = len(os.sched_getaffinity(0))
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(cores + 1)]
+    try:
+        out = list(Dataset.range(60).map(_burn, num_parallel_calls=2, executor="process"))
+    finally:
+        for h in hogs:
+            h.kill()
+            h.wait()
+    assert [int(x) for x in out] == list(range(60))
+    assert seen and all(d >= 0.0 for d in seen)
+    if os.path.exists("/proc/self/schedstat"):
+        assert sum(seen) > 0.0, seen

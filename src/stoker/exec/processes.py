@@ -396,7 +396,9 @@ class ProcessExecutor(Executor):
                         results[i] = Failure(r.rebuild("a worker process"))
                 items = self._items.pop(tag, None)
                 rest = items[len(results) :] if items and len(results) < len(items) else None
-                out.append(Completion(tag, results, busy_s, cpu_s, start, nbytes, worker.pid, rest))
+                done = Completion(tag, results, busy_s, cpu_s, start, nbytes, worker.pid, rest)
+                done.delay_s = delay_s
+                out.append(done)
                 if _stats.tracer is not None:  # the worker process's track in stoker.trace
                     _trace.record_worker(self._stage, start, busy_s, len(results), worker.pid)
             elif kind == "ready":

@@ -61,6 +61,7 @@ class AutoExecutor(Executor):
         self._next_pair = 0
         self._next_ready_check = 0.0
         self._tuned: int | None = None  # calls at once set by the AUTOTUNE controller
+        self._burst = 0  # chunks the stage wants submitted at once (ThreadExecutor.burst)
         self.decision: _gil.Decision | None = _decision_for(request.owner)
         if self.decision is not None:
             self._apply(self.decision)
@@ -108,6 +109,19 @@ class AutoExecutor(Executor):
         current = self._current
         if self._probe is None and isinstance(current, ThreadExecutor):
             current.concurrency = self._tuned
+
+    @property
+    def burst(self) -> int:
+        """Chunks the stage wants submitted at once, passed to threads
+        (:attr:`ThreadExecutor.burst <stoker.exec.threads.ThreadExecutor.burst>`)."""
+        return self._burst
+
+    @burst.setter
+    def burst(self, value: int) -> None:
+        self._burst = max(0, int(value))
+        current = self._current
+        if isinstance(current, ThreadExecutor):
+            current.burst = self._burst
 
     @property
     def pids(self) -> list[int]:
@@ -274,6 +288,8 @@ class AutoExecutor(Executor):
 
     def _switch(self, new: Executor) -> None:
         old, self._current = self._current, new
+        if isinstance(new, ThreadExecutor):
+            new.burst = self._burst
         if old is not None:
             if old.in_flight:
                 self._draining.append(old)

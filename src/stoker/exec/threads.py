@@ -249,6 +249,7 @@ class ThreadExecutor(Executor):
         concurrency: Chunks computed at once (the stage's ``num_parallel_calls``); more
             may be submitted, up to :attr:`capacity`: they wait, and a thread that
             finishes a chunk starts the next one itself.
+        burst: Chunks the stage wants submitted at once (:attr:`burst`).
         max_threads: Bound this stage asks of the pool (CPU budget + I/O concurrency).
         pool: The pool (tests pass their own).
     """
@@ -262,8 +263,14 @@ class ThreadExecutor(Executor):
         concurrency: int,
         max_threads: int,
         pool: ThreadPool | None = None,
+        burst: int = 0,
     ):
         super().__init__()
+        #: Chunks the stage wants submitted at once: its consumer takes many elements per
+        #: call (a sequential ``batch``) and computes on its own thread meanwhile, so the
+        #: threads need that much work queued not to idle. :attr:`capacity` is at least
+        #: this; the calls computed at once stay :attr:`concurrency`.
+        self.burst = burst
         self._spec = spec
         self._shared = _Backlog(max(1, concurrency))
         self._shared.label = _trace.spec_label(spec)
@@ -286,8 +293,9 @@ class ThreadExecutor(Executor):
 
     @property
     def capacity(self) -> int:
-        # One waiting chunk per running one: a call that ends starts the next at once.
-        return 2 * self._shared.limit
+        # One waiting chunk per running one: a call that ends starts the next at once;
+        # more for a stage whose consumer takes a burst of elements at a time.
+        return max(2 * self._shared.limit, self.burst)
 
     def submit(self, tag: int, pass_id: list[int], items: list[tuple[int, Any]]) -> None:
         if self._lease is None:

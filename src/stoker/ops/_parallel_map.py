@@ -17,6 +17,14 @@ stays near 2% of a core for processes. Element cost is measured as CPU time (wai
 counted at a quarter): on a busy machine wall time grows, and chunks sized by it would
 shrink exactly when the consumer's per-chunk cost hurts most.
 
+Bursts: a consumer that takes ``n`` elements per call and then computes on its own thread
+(a sequential ``batch(n)`` stacking them) says so with
+:meth:`~ParallelMapIterator.set_burst`. The window then covers at least
+``n + slots * chunk`` elements and a thread executor queues that many chunks
+(``ThreadExecutor.burst``), so the threads compute the next batch while the consumer
+stacks this one, instead of finishing the few chunks in flight and idling. The calls
+computed at once (the AUTOTUNE knob) and ``Options.ram_budget`` bound it as before.
+
 AUTOTUNE (:mod:`stoker.autotune`): with ``num_parallel_calls=AUTOTUNE`` the stage starts at
 one call and the pipeline's controller moves its calls at once while it runs (the stage
 applies a new value at its next fill, on its own thread); calls on worker processes that
@@ -170,6 +178,13 @@ class ParallelMapIterator(ParallelIterator):
         # Elements pending on the executor the work moved away from: the window grows by
         # them until they are delivered, so the new executor is fed while they drain.
         self._draining = 0
+        self._burst = 0  # elements the consumer takes per call (set_burst)
+
+    def set_burst(self, n: int) -> None:
+        """The consumer takes ``n`` elements per call, then computes on its own thread (a
+        sequential ``batch(n)``): keep about that many submitted, so that the workers do
+        not idle while it does."""
+        self._burst = max(0, int(n))
 
     @property
     def executor_info(self) -> dict[str, Any]:
@@ -346,7 +361,10 @@ class ParallelMapIterator(ParallelIterator):
             tag = next(self._tags)
             self._chunks[tag] = seqs
             ex.submit(tag, self._pass_id, items)
-        window = 2 * ex.slots * chunk + self._draining
+        window = self._window(ex.slots, chunk)
+        if self._burst and hasattr(ex, "burst"):  # threads (also under "auto")
+            ex.burst = -(-window // chunk)
+        window += self._draining
         pending = self._pending
         ram = self._ram
         chunk = ram.cap(chunk)  # Options.ram_budget: no chunk bigger than the room
@@ -363,6 +381,13 @@ class ParallelMapIterator(ParallelIterator):
                 tag = next(self._tags)
                 self._chunks[tag] = seqs
                 ex.submit(tag, self._pass_id, items)
+
+    def _window(self, slots: int, chunk: int) -> int:
+        """Elements to keep pulled and not yet delivered (the module docstring)."""
+        window = 2 * slots * chunk
+        if self._burst:  # set_burst(): the next burst computed while the consumer works
+            window = max(window, self._burst + slots * chunk)
+        return window
 
     def _pull(self, n: int) -> tuple[list[tuple[int, Any]], list[int]]:
         """Up to ``n`` input elements as ``(index, element)`` with their seqs."""
@@ -577,11 +602,10 @@ class ParallelMapIterator(ParallelIterator):
                 "in_flight": 0,
                 "capacity": 0,
             }
-        slots, chunk = ex.slots, self._chunk
         return {
             "parallelism": ex.parallelism,
             "executor": ex.kind,
             "buffered": buffered,
             "in_flight": max(0, pending - buffered),
-            "capacity": 2 * slots * chunk,
+            "capacity": self._window(ex.slots, self._chunk),
         }

@@ -76,6 +76,11 @@ class _BatchIterator(DatasetIterator):
         self._bs = ds._batch_size
         self._drop = ds._drop_remainder
         self._consumed = 0
+        # A parallel map below computes the next batch while this thread stacks one
+        # (ParallelMapIterator.set_burst), instead of idling once its few chunks are done.
+        set_burst = getattr(self._input, "set_burst", None)
+        if set_burst is not None:
+            set_burst(self._bs)
         # Options.ram_budget: the batch being filled counts, so buffering stages above it
         # leave room for it: element by element for the first batch, then at the size of
         # the last batch, held from when that one is handed on until the next one is (its

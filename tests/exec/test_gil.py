@@ -61,6 +61,38 @@ def test_probe_phases():
     assert d.executor == "process" and d.speedup == pytest.approx(1.0)
 
 
+def _probe_with_pairs(pairs: list[tuple[float, float]], call_s: float = 1e-3) -> GilProbe:
+    """A probe fed five calls alone of ``call_s`` and pairs given as (second call's
+    start, each call's wall time), the first call starting at 0."""
+    probe = GilProbe(cpu_budget=2, waits=lambda: None)
+    probe.add_alone(0.5, 0.5)
+    for _ in range(5):
+        probe.add_alone(call_s, call_s)
+    for i, (start, wall) in enumerate(pairs):
+        probe.add_pair_member(i, 0.0, wall, wall)
+        probe.add_pair_member(i, start, wall, wall)
+    return probe
+
+
+def test_pairs_that_ran_one_after_the_other_do_not_decide_when_others_overlapped():
+    # GIL-free calls: two pairs overlapped (one call's time for both), three ran one after
+    # the other because a pool thread woke late. All five: a median of 2 ms, "GIL-bound".
+    probe = _probe_with_pairs([(0.0, 1e-3), (1e-3, 1e-3), (0.05e-3, 1e-3)] + [(1e-3, 1e-3)] * 2)
+    d = probe.decision()
+    assert d.executor == "thread" and d.speedup == pytest.approx(2 / 1.05, rel=0.05), d
+
+
+def test_gil_bound_pairs_never_overlap_and_go_to_processes():
+    # The second call starts when the first hands over the GIL: at its end.
+    d = _probe_with_pairs([(1e-3, 1e-3)] * 5).decision()
+    assert d.executor == "process" and d.speedup == pytest.approx(1.0), d
+
+
+def test_one_overlapped_pair_is_not_enough_to_decide():
+    d = _probe_with_pairs([(0.0, 1e-3)] + [(1e-3, 1e-3)] * 4).decision()
+    assert d.executor == "process", d
+
+
 def test_probe_skips_pairs_for_waiting_work():
     probe = GilProbe(cpu_budget=4, waits=lambda: None)
     for _ in range(6):
@@ -216,3 +248,37 @@ def test_without_the_pairs_cpu_times_the_blocked_share_is_unknown():
         probe.add_pair_member(pair, 0.0, 4e-3)
     assert probe.blocked_share() is None
     assert GilProbe(cpu_budget=2, waits=lambda: None).blocked_share() is None
+
+
+def test_calls_slowed_by_shared_memory_bandwidth_still_use_threads():
+    # Two at once: each call 1.2x the CPU time alone, as two threads or two processes
+    # would both see. The GIL is not what keeps two threads at 1.67x.
+    probe = GilProbe(cpu_budget=2, waits=lambda: None)
+    probe.add_alone(0.5, 0.5)
+    for _ in range(5):
+        probe.add_alone(1e-3, 1e-3)
+    for i in range(5):
+        probe.add_pair_member(i, 0.0, 1.2e-3, 1.2e-3)
+        probe.add_pair_member(i, 0.0, 1.2e-3, 1.2e-3)
+    assert probe.slowdown() == pytest.approx(1.2)
+    d = probe.decision()
+    assert d.executor == "thread" and "1.20x alone" in d.reason, d
+
+
+def test_gil_bound_calls_show_no_slowdown_and_go_to_processes():
+    # Pairs overlapped (long calls interleaving at the switch interval): twice the span,
+    # each call's CPU time unchanged.
+    probe = GilProbe(cpu_budget=2, waits=lambda: None)
+    probe.add_alone(0.5, 0.5)
+    for _ in range(5):
+        probe.add_alone(10e-3, 10e-3)
+    for i in range(5):
+        probe.add_pair_member(i, 0.0, 20e-3, 10e-3)
+        probe.add_pair_member(i, 0.0, 20e-3, 10e-3)
+    assert probe.slowdown() == pytest.approx(1.0)
+    assert probe.decision().executor == "process"
+
+
+def test_decide_divides_the_process_estimate_by_the_slowdown():
+    assert decide(1e-3, 1e-3, 1.5, 2).executor == "process"
+    assert decide(1e-3, 1e-3, 1.5, 2, slowdown=1.3).executor == "thread"

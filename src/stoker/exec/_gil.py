@@ -9,7 +9,20 @@
    GIL, the pair takes about as long as one call alone; if it holds it, twice as long.
    ``speedup = 2 * alone / pair`` is what a second thread buys. Single calls and pairs
    alternate, and medians are compared, so a busy moment on a shared machine does not
-   decide.
+   decide. Pairs whose second call started only as the first ended say nothing: a
+   GIL-bound call keeps the other thread from starting, but so, now and then, does a
+   pool thread woken late (on this 2-core machine a third of the pairs of a GIL-free
+   NumPy call ran one after the other, which made it look GIL-bound). Where at least
+   ``_OVERLAPPED_MIN`` pairs ran overlapped (``OVERLAP`` of the shorter call), the median
+   is over those; where none did, the function held the GIL.
+
+Two calls at once may each take more CPU time than one alone: the cores share caches
+and memory bandwidth (sorting two 800 kB arrays at once on this machine: 1.15x each).
+That is not the GIL's doing, and worker processes would pay it too, so the median CPU
+time of a call in the overlapped pairs over alone's (the *slowdown*, at most
+``MAX_SLOWDOWN``) scales both sides: threads count as releasing the GIL when
+``speedup * slowdown`` reaches ``THREAD_SPEEDUP``, and the processes' estimate is divided
+by it.
 
 On a shared machine a call may also wait for a core that other programs hold; a pair
 then looks slow whether or not the function holds the GIL, and a busy moment would send a
@@ -80,6 +93,13 @@ BIG_ELEMENT_BYTES = 64 << 10
 
 _POOL_THREAD_PREFIX = "stoker-thread"  # exec.threads.POOL's thread names
 
+#: Share of the shorter call of a pair that must overlap the other for the pair to say
+#: how the two threads shared the interpreter.
+OVERLAP = 0.5
+_OVERLAPPED_MIN = 2
+#: A call's CPU time in a pair over alone, at most: beyond that is noise.
+MAX_SLOWDOWN = 1.5
+
 # Phase lengths: enough calls for a stable median, bounded in time for slow functions.
 _ALONE_MIN_CALLS, _ALONE_MAX_CALLS, _ALONE_MIN_S, _ALONE_MAX_S = 5, 64, 5e-3, 0.1
 _PAIRS_MIN, _PAIRS_MAX, _PAIRS_MIN_S, _PAIRS_MAX_S = 5, 64, 10e-3, 0.2
@@ -116,6 +136,7 @@ def decide(
     cpu_budget: int,
     bytes_per_element: int = 0,
     picklable: bool = True,
+    slowdown: float = 1.0,
 ) -> Decision:
     """Pick an executor from probe measurements (see the module docstring).
 
@@ -126,8 +147,18 @@ def decide(
         cpu_budget: Cores the stage may use.
         bytes_per_element: Bytes of an element in plus its result out. [Unit: byte]
         picklable: The function can be sent to a worker process.
+        slowdown: A call's CPU time when two run at once over its CPU time alone: the
+            cores share caches and memory bandwidth, and worker processes would share
+            them too, so what two threads lose to it is not the GIL's.
     """
     share = cpu_s / call_s if call_s > 0 else 1.0
+    slowdown = min(max(1.0, slowdown), MAX_SLOWDOWN)
+    shared = (
+        f"; a call's CPU time in pairs was {slowdown:.2f}x alone's (shared caches and "
+        "memory, which processes share too)"
+        if slowdown > 1.05
+        else ""
+    )
     us = call_s * 1e6
     if call_s < INLINE_BELOW_S:
         return Decision(
@@ -156,16 +187,16 @@ def decide(
             share,
             speedup,
         )
-    if speedup >= THREAD_SPEEDUP:
+    if speedup * slowdown >= THREAD_SPEEDUP:
         return Decision(
             "thread",
-            f"releases the GIL: two threads run {speedup:.2f}x one",
+            f"releases the GIL: two threads run {speedup:.2f}x one{shared}",
             call_s,
             share,
             speedup,
         )
     overhead = PROCESS_OVERHEAD_S + 2 * bytes_per_element / SHM_BYTES_PER_S
-    process_speedup = cpu_budget * call_s / (call_s + overhead)
+    process_speedup = cpu_budget * call_s / (call_s + overhead) / slowdown
     if not picklable:
         return Decision(
             "thread",
@@ -180,7 +211,7 @@ def decide(
             "thread",
             f"two threads run {speedup:.2f}x one; moving {bytes_per_element} bytes per "
             f"element to processes would cost about as much (they would reach "
-            f"~{process_speedup:.1f}x)",
+            f"~{process_speedup:.1f}x){shared}",
             call_s,
             share,
             speedup,
@@ -188,7 +219,7 @@ def decide(
     return Decision(
         "process",
         f"holds the GIL: two threads run {speedup:.2f}x one; {cpu_budget} processes "
-        f"should reach ~{process_speedup:.1f}x",
+        f"should reach ~{process_speedup:.1f}x{shared}",
         call_s,
         share,
         speedup,
@@ -247,6 +278,8 @@ class GilProbe:
         self.pair_waits: list[float] = []
         # Per pair: the members' CPU times summed (None if not reported).
         self.pair_cpu: list[float | None] = []
+        # Per pair: the share of its shorter call that the other call overlapped.
+        self.pair_overlap: list[float] = []
         self._waits_read = False  # the waits for a core could be read at least once
         self._waits = waits
         self._last_wait = waits()
@@ -348,6 +381,9 @@ class GilProbe:
             self.pair_waits.append(self._unit_wait())
             cpus = [c for _, _, c in members]
             self.pair_cpu.append(None if None in cpus else sum(c or 0.0 for c in cpus))
+            (s1, e1, _), (s2, e2, _) = members
+            shorter = max(1e-9, min(e1 - s1, e2 - s2))
+            self.pair_overlap.append(max(0.0, min(e1, e2) - max(s1, s2)) / shorter)
 
     def blocked_share(self) -> float | None:
         """Median share of a pair's two threads' time (from the first call's start to the
@@ -372,11 +408,30 @@ class GilProbe:
         if self.pairs:
             # Both threads of a pair wait for cores at once: half the wait is the pair's.
             waits = self.pair_waits if discount_waits else [0.0] * len(self.pairs)
-            pair_s = statistics.median(p - wt / 2 for p, wt in zip(self.pairs, waits, strict=True))
+            spans = [p - wt / 2 for p, wt in zip(self.pairs, waits, strict=True)]
+            overlapped = [
+                span for span, o in zip(spans, self.pair_overlap, strict=True) if o >= OVERLAP
+            ]
+            pair_s = statistics.median(overlapped if len(overlapped) >= _OVERLAPPED_MIN else spans)
             # Two threads cannot do more than twice the work: above that is noise.
             speedup = min(2.0, 2 * call_s / max(pair_s, 1e-9))
         per_call = self.nbytes // max(1, self._calls)
-        return decide(call_s, cpu_s, speedup, self.cpu_budget, per_call, self.picklable)
+        return decide(
+            call_s, cpu_s, speedup, self.cpu_budget, per_call, self.picklable, self.slowdown()
+        )
+
+    def slowdown(self) -> float:
+        """Median CPU time of a call in the pairs that overlapped over a call's alone (1.0
+        where unknown): what running two at once costs each, the GIL aside."""
+        cpus = [
+            c / 2
+            for c, o in zip(self.pair_cpu, self.pair_overlap, strict=True)
+            if c is not None and o >= OVERLAP
+        ]
+        _, cpu_s = self._means()
+        if len(cpus) < _OVERLAPPED_MIN or cpu_s <= 0:
+            return 1.0
+        return statistics.median(cpus) / cpu_s
 
     def decision(self) -> Decision:
         """From the timings as measured; for big elements, processes also need the pairs'
@@ -392,7 +447,15 @@ class GilProbe:
             call_s, cpu_s = self._means()
             per_call = self.nbytes // max(1, self._calls)
             speedup = 2.0 * (1.0 - min(blocked, 0.5))
-            judged = decide(call_s, cpu_s, speedup, self.cpu_budget, per_call, self.picklable)
+            judged = decide(
+                call_s,
+                cpu_s,
+                speedup,
+                self.cpu_budget,
+                per_call,
+                self.picklable,
+                self.slowdown(),
+            )
             if judged.executor != "process":
                 return dataclasses.replace(
                     judged,

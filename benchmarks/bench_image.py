@@ -548,7 +548,7 @@ def main(argv: list[str] | None = None) -> None:
         "per_run": 1 if quick else 6,
         "runs": args.runs or (1 if quick else 3),
     }
-    rounds = args.rounds or (1 if quick else 2)
+    rounds = args.rounds or (1 if quick else 3)
     n = args.images or (2 * BATCH if quick else 16 * BATCH)
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     print(

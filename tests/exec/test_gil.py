@@ -61,16 +61,20 @@ def test_probe_phases():
     assert d.executor == "process" and d.speedup == pytest.approx(1.0)
 
 
-def _probe_with_pairs(pairs: list[tuple[float, float]], call_s: float = 1e-3) -> GilProbe:
+def _probe_with_pairs(
+    pairs: list[tuple[float, float]], call_s: float = 1e-3, pair_cpu: float | None = None
+) -> GilProbe:
     """A probe fed five calls alone of ``call_s`` and pairs given as (second call's
-    start, each call's wall time), the first call starting at 0."""
+    start, each call's wall time), the first call starting at 0; each call in a pair
+    takes ``pair_cpu`` of CPU time (its wall time if None)."""
     probe = GilProbe(cpu_budget=2, waits=lambda: None)
     probe.add_alone(0.5, 0.5)
     for _ in range(5):
         probe.add_alone(call_s, call_s)
     for i, (start, wall) in enumerate(pairs):
-        probe.add_pair_member(i, 0.0, wall, wall)
-        probe.add_pair_member(i, start, wall, wall)
+        cpu = wall if pair_cpu is None else pair_cpu
+        probe.add_pair_member(i, 0.0, wall, cpu)
+        probe.add_pair_member(i, start, wall, cpu)
     return probe
 
 
@@ -253,13 +257,7 @@ def test_without_the_pairs_cpu_times_the_blocked_share_is_unknown():
 def test_calls_slowed_by_shared_memory_bandwidth_still_use_threads():
     # Two at once: each call 1.2x the CPU time alone, as two threads or two processes
     # would both see. The GIL is not what keeps two threads at 1.67x.
-    probe = GilProbe(cpu_budget=2, waits=lambda: None)
-    probe.add_alone(0.5, 0.5)
-    for _ in range(5):
-        probe.add_alone(1e-3, 1e-3)
-    for i in range(5):
-        probe.add_pair_member(i, 0.0, 1.2e-3, 1.2e-3)
-        probe.add_pair_member(i, 0.0, 1.2e-3, 1.2e-3)
+    probe = _probe_with_pairs([(0.0, 1.2e-3)] * 5)
     assert probe.slowdown() == pytest.approx(1.2)
     d = probe.decision()
     assert d.executor == "thread" and "1.20x alone" in d.reason, d
@@ -268,13 +266,7 @@ def test_calls_slowed_by_shared_memory_bandwidth_still_use_threads():
 def test_gil_bound_calls_show_no_slowdown_and_go_to_processes():
     # Pairs overlapped (long calls interleaving at the switch interval): twice the span,
     # each call's CPU time unchanged.
-    probe = GilProbe(cpu_budget=2, waits=lambda: None)
-    probe.add_alone(0.5, 0.5)
-    for _ in range(5):
-        probe.add_alone(10e-3, 10e-3)
-    for i in range(5):
-        probe.add_pair_member(i, 0.0, 20e-3, 10e-3)
-        probe.add_pair_member(i, 0.0, 20e-3, 10e-3)
+    probe = _probe_with_pairs([(0.0, 20e-3)] * 5, call_s=10e-3, pair_cpu=10e-3)
     assert probe.slowdown() == pytest.approx(1.0)
     assert probe.decision().executor == "process"
 

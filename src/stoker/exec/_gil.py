@@ -11,8 +11,8 @@
    alternate, and medians are compared, so a busy moment on a shared machine does not
    decide. Pairs whose second call started only as the first ended say nothing: a
    GIL-bound call keeps the other thread from starting, but so, now and then, does a
-   pool thread woken late (on this 2-core machine a third of the pairs of a GIL-free
-   NumPy call ran one after the other, which made it look GIL-bound). Where at least
+   pool thread woken late (on this 2-core machine up to a third of the pairs of a
+   GIL-free NumPy call ran one after the other, which made it look GIL-bound). Where at least
    ``_OVERLAPPED_MIN`` pairs ran overlapped (``OVERLAP`` of the shorter call), the median
    is over those; where none did, the function held the GIL.
 

@@ -44,8 +44,11 @@ def test_smoke_runs_end_to_end_and_learns(tmp_path):
         assert run["epochs"] == 3
         assert run["images"] == 3 * (768 // 32) * 32  # drop_remainder: whole batches only
         assert 0.0 <= run["input_bound"] <= 1.0 and run["images_per_s"] > 0
-        # 6 classes: chance is 1/6. Training is seeded, so this does not depend on timing.
-        assert run["final_eval_accuracy"] >= 0.5
+        # 6 classes: chance is 1/6; twice chance says it learns. Not a tighter bound: the
+        # stoker pipeline interleaves with deterministic=False, so the order of the
+        # training elements (and the accuracy after three short epochs: 0.48-0.6 seen)
+        # depends on timing, seeded or not.
+        assert run["final_eval_accuracy"] >= 1 / 3
     for name, epochs in results["epochs"].items():
         assert epochs[-1]["loss"] < epochs[0]["loss"], name
     trace = json.loads((out_dir / "trace.json").read_text())
